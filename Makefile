@@ -1,0 +1,34 @@
+# Two commands are the contract: `make demo` and `make test`. Both create .venv if missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench install clean strip-notebooks
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	# tinysoundfont's pyaudio dependency does not build and is only needed for live playback.
+	$(BIN)/python -m pip install --quiet --no-deps tinysoundfont==0.3.7
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . || $(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vae-tfp demo --out outputs/demo --data data
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+strip-notebooks: $(STAMP)
+	$(BIN)/python -m vae_tfp.notebook_tools strip notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,142 @@
+"""Spectral distances and the round-trip ceiling of the representation.
+
+The spectrogram image throws away phase and everything below ``min_db``; Griffin-Lim has to guess
+the phase back. So even a perfect model cannot sound better than audio → image → audio. The
+round trip here measures that ceiling: audio → image → Griffin-Lim audio → image again, compared
+with the first image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from .audio import iter_clips
+from .config import SpectrogramConfig
+from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, griffin_lim, griffin_lim_tf, spectrogram, to_magnitude
+
+
+def spectral_convergence(reference: np.ndarray, estimate: np.ndarray, config: SpectrogramConfig) -> float:
+    """Frobenius ``||S_ref - S_est|| / ||S_ref||`` on linear magnitudes of two images (lower is better).
+
+    Args:
+        reference: float [n_bins, n_frames(, 1)] image in [0, 1].
+        estimate: Same shape.
+        config: The mapping back to magnitudes.
+
+    Returns:
+        A non-negative float; 0 for identical images. An all-silent reference gives 0 if the
+        estimate is silent too, else inf.
+    """
+    ref = to_magnitude(reference, config, with_nyquist=False)
+    est = to_magnitude(estimate, config, with_nyquist=False)
+    num, den = float(np.linalg.norm(ref - est)), float(np.linalg.norm(ref))
+    if den == 0.0:
+        return 0.0 if num == 0.0 else float("inf")
+    return num / den
+
+
+def log_spectral_distance(reference: np.ndarray, estimate: np.ndarray, config: SpectrogramConfig) -> float:
+    """Log-spectral distance in dB: per frame the RMS dB difference over bins, averaged over frames.
+
+    Both images are taken in dB (so values below the floor count as ``min_db``).
+    """
+    ref = np.squeeze(np.asarray(reference, np.float32), -1) if np.ndim(reference) == 3 else np.asarray(reference)
+    est = np.squeeze(np.asarray(estimate, np.float32), -1) if np.ndim(estimate) == 3 else np.asarray(estimate)
+    diff_db = (np.clip(ref, 0, 1) - np.clip(est, 0, 1)) * config.db_range
+    return float(np.mean(np.sqrt(np.mean(diff_db**2, axis=0))))
+
+
+def clipped_fraction(spec: np.ndarray) -> float:
+    """Fraction of bins at the top of the range (value 1.0): material louder than ``max_db``."""
+    return float(np.mean(np.asarray(spec) >= 1.0))
+
+
+@dataclasses.dataclass
+class RoundTrip:
+    """Result of :func:`roundtrip` for one clip.
+
+    Attributes:
+        audio: float32 [clip_samples] the original clip.
+        spec: float32 [n_bins, n_frames, 1] its image.
+        audio_rt: float32 [clip_samples] Griffin-Lim audio from ``spec``.
+        spec_rt: float32 [n_bins, n_frames, 1] the image of ``audio_rt``.
+        spectral_convergence: ``spec`` vs ``spec_rt`` (lower is better).
+        log_spectral_distance: In dB.
+        clipped_fraction: Bins of ``spec`` at the top of the range.
+    """
+
+    audio: np.ndarray
+    spec: np.ndarray
+    audio_rt: np.ndarray
+    spec_rt: np.ndarray
+    spectral_convergence: float
+    log_spectral_distance: float
+    clipped_fraction: float
+
+    def metrics(self) -> dict[str, float]:
+        return {"spectral_convergence": self.spectral_convergence,
+                "log_spectral_distance_db": self.log_spectral_distance,
+                "clipped_fraction": self.clipped_fraction}
+
+
+def roundtrip(
+    audio: np.ndarray,
+    config: SpectrogramConfig,
+    *,
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+    seed: int = 0,
+    batched: bool = False,
+) -> list[RoundTrip]:
+    """Audio → image → audio → image for each clip, measuring what the representation loses.
+
+    Args:
+        audio: float32 [clip_samples] or [batch, clip_samples] clips at ``config.sample_rate``.
+        config: The spectrogram settings.
+        n_iter: Griffin-Lim iterations.
+        seed: Griffin-Lim initial phase seed.
+        batched: Invert all clips at once with :func:`griffin_lim_tf` instead of librosa.
+
+    Returns:
+        One :class:`RoundTrip` per clip.
+    """
+    audio = np.atleast_2d(np.asarray(audio, np.float32))
+    specs = spectrogram(audio, config)
+    if batched:
+        rebuilt = griffin_lim_tf(specs, config, n_iter=n_iter, seed=seed)
+    else:
+        rebuilt = np.stack([griffin_lim(s, config, n_iter=n_iter, seed=seed) for s in specs])
+    specs_rt = spectrogram(rebuilt, config)
+    return [
+        RoundTrip(a, s, a_rt, s_rt, spectral_convergence(s, s_rt, config),
+                  log_spectral_distance(s, s_rt, config), clipped_fraction(s))
+        for a, s, a_rt, s_rt in zip(audio, specs, rebuilt, specs_rt)
+    ]
+
+
+def roundtrip_file(
+    path: str | os.PathLike,
+    config: SpectrogramConfig,
+    *,
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+    max_clips: int | None = None,
+    batched: bool = False,
+) -> list[tuple[float, RoundTrip]]:
+    """:func:`roundtrip` over a file's clips; returns ``(offset_seconds, RoundTrip)`` pairs."""
+    clips = []
+    for clip in iter_clips(path, config):
+        clips.append(clip)
+        if max_clips is not None and len(clips) >= max_clips:
+            break
+    results = roundtrip(np.stack([c.audio for c in clips]), config, n_iter=n_iter, batched=batched)
+    return [(c.offset, r) for c, r in zip(clips, results)]
+
+
+def summarize(values) -> dict[str, float]:
+    """Median, 90th percentile, mean, min and max of a list of numbers."""
+    values = np.asarray(list(values), np.float64)
+    return {"median": float(np.median(values)), "p90": float(np.percentile(values, 90)),
+            "mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),
+            "n": int(values.size)}

@@ -1,0 +1,127 @@
+"""Multi-step jobs shared by the command line and the notebooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .audio import find_audio_files, write_wav
+from .config import SpectrogramConfig, spectrogram_preset
+from .errors import VaeTfpError
+from .metrics import roundtrip_file, summarize
+from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
+
+
+def roundtrip_files(
+    files: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: SpectrogramConfig,
+    *,
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+    max_clips: int | None = 4,
+    log=print,
+) -> dict:
+    """Round trip of each file's first clips; writes ``<stem>_original.wav``,
+    ``<stem>_roundtrip.wav`` and ``metrics.json`` into ``out``.
+
+    A file that cannot be used is recorded with its reason and the rest proceed.
+
+    Returns:
+        ``{"files": [...per file metrics...], "skipped": [...], "summary": {...}, "metrics_path": str}``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_file, skipped, all_sc, all_lsd, seconds = [], [], [], [], []
+    for path in files:
+        try:
+            t0 = time.perf_counter()
+            results = roundtrip_file(path, config, n_iter=n_iter, max_clips=max_clips)
+            seconds.append((time.perf_counter() - t0) / len(results))
+        except VaeTfpError as err:
+            skipped.append({"path": os.fspath(path), "reason": str(err)})
+            log(f"skipped {err}")
+            continue
+        stem = _unique_stem(Path(path), out)
+        original = write_wav(out / f"{stem}_original.wav", np.concatenate([r.audio for _, r in results]),
+                             config.sample_rate)
+        rebuilt = write_wav(out / f"{stem}_roundtrip.wav", np.concatenate([r.audio_rt for _, r in results]),
+                            config.sample_rate)
+        clips = [{"offset": off, **r.metrics()} for off, r in results]
+        all_sc += [c["spectral_convergence"] for c in clips]
+        all_lsd += [c["log_spectral_distance_db"] for c in clips]
+        per_file.append({"path": os.fspath(path), "original": original.name, "roundtrip": rebuilt.name,
+                         "clips": clips})
+    summary = {}
+    if per_file:
+        summary = {"spectral_convergence": summarize(all_sc), "log_spectral_distance_db": summarize(all_lsd),
+                   "seconds_per_clip": float(np.mean(seconds)), "griffin_lim_iters": n_iter}
+    metrics_path = out / "metrics.json"
+    metrics_path.write_text(json.dumps({"spectrogram_config": config.to_dict(), "summary": summary,
+                                        "files": per_file, "skipped": skipped}, indent=1, ensure_ascii=False))
+    return {"files": per_file, "skipped": skipped, "summary": summary, "metrics_path": os.fspath(metrics_path)}
+
+
+def _unique_stem(path: Path, out: Path) -> str:
+    stem, k = path.stem, 1
+    while (out / f"{stem}_original.wav").exists():
+        k += 1
+        stem = f"{path.stem}-{k}"
+    return stem
+
+
+def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", workers: int = 1,
+                     log=print) -> dict[str, Path]:
+    """Renders the embedded audio and prepares its datasets, reusing what is already complete.
+
+    Returns:
+        ``{"audio": folder, "notes": dataset, "chorales": dataset}``.
+    """
+    from .dataset import dataset_config, prepare_dataset
+    from .demo_data import render_demo_data
+
+    data_dir = Path(data_dir)
+    config = spectrogram_preset(spec)
+    audio = data_dir / "demo_audio"
+    marker = audio / ".complete"
+    if not marker.exists():
+        t0 = time.perf_counter()
+        render_demo_data(audio, progress=False)
+        marker.write_text("rendered by vae_tfp.demo_data\n")
+        log(f"rendered embedded audio into {audio} in {time.perf_counter() - t0:.1f} s")
+    out = {"audio": audio}
+    for name in ("notes", "chorales"):
+        folder = data_dir / (name if spec == "default" else f"{name}-{spec}")
+        reuse = (folder / "manifest.json").exists() and dataset_config(folder) == config
+        if not reuse:
+            t0 = time.perf_counter()
+            prepare_dataset([audio / name], folder, config, workers=workers, overwrite=True, progress=False, log=log)
+            log(f"prepared {folder} in {time.perf_counter() - t0:.1f} s")
+        out[name] = folder
+    return out
+
+
+def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", spec: str = "default",
+             workers: int = 1, roundtrip_files_per_set: int = 8, log=print) -> dict:
+    """The main job on the embedded data: build it, prepare it, measure the round trip.
+
+    Returns:
+        A summary with the output paths and the round-trip metrics.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    data = ensure_demo_data(data_dir, spec=spec, workers=workers, log=log)
+    config = spectrogram_preset(spec)
+    picks = []
+    for name in ("notes", "chorales"):
+        files = find_audio_files(data["audio"] / name)
+        step = max(1, len(files) // roundtrip_files_per_set)
+        picks += files[::step][:roundtrip_files_per_set]
+    rt = roundtrip_files(picks, out / "roundtrip", config, max_clips=2, log=log)
+    return {"datasets": {k: os.fspath(v) for k, v in data.items()},
+            "roundtrip": rt["metrics_path"], "roundtrip_summary": rt["summary"],
+            "seconds": round(time.perf_counter() - t0, 1)}

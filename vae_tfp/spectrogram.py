@@ -1,0 +1,215 @@
+"""Audio ↔ spectrogram images, both ways.
+
+Forward: centred STFT (periodic Hann window of ``n_fft`` samples, zero padding), magnitude, the
+Nyquist bin dropped, then the fixed dB mapping of :mod:`vae_tfp.config` to [0, 1]. Images are
+``float32 [n_bins, n_frames, 1]`` with row 0 the lowest frequency (0 Hz) and column 0 the first
+frame. :func:`spectrogram` (librosa/NumPy) and :func:`spectrogram_tf` (tf.signal, batched, usable
+inside a model or tf.data) compute the same thing; a test holds them together.
+
+Inverse: images → magnitudes (:func:`to_magnitude`) → phase by fast Griffin-Lim with momentum
+(Perraudin et al. 2013): :func:`griffin_lim` (librosa, one clip) or :func:`griffin_lim_tf`
+(tf.signal, a whole batch at once). The mapping clips at ``min_db``, so what lies below the
+floor is lost: :mod:`vae_tfp.metrics` measures what the representation itself costs.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .config import SpectrogramConfig
+
+DEFAULT_GRIFFIN_LIM_ITERS = 32
+DEFAULT_MOMENTUM = 0.99
+_PAD_MODE = "constant"  # zero padding for centred frames, in both the librosa and the TF path
+
+
+# --- dB mapping -------------------------------------------------------------------------------
+
+def magnitude_to_unit(magnitude: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """Maps STFT magnitudes to the [0, 1] image scale (fixed global mapping, see config)."""
+    floor = 10.0 ** (config.min_db / 20.0)
+    db = 20.0 * np.log10(np.maximum(magnitude / config.ref_magnitude, floor))
+    return np.clip((db - config.min_db) / config.db_range, 0.0, 1.0).astype(np.float32)
+
+
+def unit_to_db(spec: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """Maps image values in [0, 1] to dB relative to ``ref_amplitude`` (inverse of the mapping)."""
+    return config.min_db + np.clip(spec, 0.0, 1.0) * config.db_range
+
+
+def to_magnitude(spec: np.ndarray, config: SpectrogramConfig, *, with_nyquist: bool = True) -> np.ndarray:
+    """Images → linear STFT magnitudes.
+
+    Args:
+        spec: float [..., n_bins, n_frames] or [..., n_bins, n_frames, 1] in [0, 1].
+        config: The config that produced (or defines) the images.
+        with_nyquist: Append a zero Nyquist row, giving ``n_fft // 2 + 1`` bins for an iSTFT.
+
+    Returns:
+        float32 [..., n_bins (+1), n_frames]. Values at the floor (0) become exact zeros.
+    """
+    spec = np.asarray(spec, dtype=np.float32)
+    if spec.ndim >= 3 and spec.shape[-1] == 1:
+        spec = spec[..., 0]
+    magnitude = config.ref_magnitude * 10.0 ** (unit_to_db(spec, config) / 20.0)
+    magnitude = np.where(spec <= 0.0, 0.0, magnitude).astype(np.float32)
+    if with_nyquist:
+        pad = [(0, 0)] * (magnitude.ndim - 2) + [(0, 1), (0, 0)]
+        magnitude = np.pad(magnitude, pad)
+    return magnitude
+
+
+# --- forward ----------------------------------------------------------------------------------
+
+def stft_magnitude(audio: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """float [..., n] audio → float32 [..., n_fft // 2 + 1, frames] STFT magnitudes (librosa)."""
+    import librosa
+
+    return np.abs(
+        librosa.stft(np.asarray(audio, np.float32), n_fft=config.n_fft, hop_length=config.hop_length,
+                     window="hann", center=True, pad_mode=_PAD_MODE)
+    ).astype(np.float32)
+
+
+def spectrogram(audio: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """One clip (or a batch) of audio → spectrogram image(s).
+
+    Args:
+        audio: float32 [clip_samples] or [batch, clip_samples] mono at ``config.sample_rate``.
+            Other lengths give ``1 + len // hop_length`` frames.
+        config: The spectrogram settings.
+
+    Returns:
+        float32 [n_bins, n_frames, 1] (or [batch, n_bins, n_frames, 1]) in [0, 1].
+    """
+    magnitude = stft_magnitude(audio, config)[..., : config.n_bins, :]
+    return magnitude_to_unit(magnitude, config)[..., None]
+
+
+def spectrogram_tf(audio, config: SpectrogramConfig):
+    """TensorFlow twin of :func:`spectrogram`, batched and differentiable.
+
+    Args:
+        audio: float32 tensor [batch, samples].
+        config: The spectrogram settings.
+
+    Returns:
+        float32 tensor [batch, n_bins, 1 + samples // hop_length, 1] in [0, 1].
+    """
+    import tensorflow as tf
+
+    magnitude = _stft_tf(tf.convert_to_tensor(audio, tf.float32), config)
+    magnitude = tf.transpose(tf.abs(magnitude), [0, 2, 1])[:, : config.n_bins, :]
+    floor = 10.0 ** (config.min_db / 20.0)
+    db = 20.0 * tf.math.log(tf.maximum(magnitude / config.ref_magnitude, floor)) / np.log(10.0)
+    return tf.clip_by_value((db - config.min_db) / config.db_range, 0.0, 1.0)[..., None]
+
+
+def _stft_tf(audio, config: SpectrogramConfig):
+    """[batch, samples] → complex [batch, frames, n_fft // 2 + 1], centred like librosa."""
+    import tensorflow as tf
+
+    half = config.n_fft // 2
+    padded = tf.pad(audio, [[0, 0], [half, half]])
+    return tf.signal.stft(padded, frame_length=config.n_fft, frame_step=config.hop_length,
+                          fft_length=config.n_fft, window_fn=tf.signal.hann_window, pad_end=False)
+
+
+def _istft_tf(stft, config: SpectrogramConfig, length: int):
+    """complex [batch, frames, bins] → [batch, length] audio, undoing :func:`_stft_tf`."""
+    import tensorflow as tf
+
+    window_fn = tf.signal.inverse_stft_window_fn(config.hop_length, forward_window_fn=tf.signal.hann_window)
+    audio = tf.signal.inverse_stft(stft, frame_length=config.n_fft, frame_step=config.hop_length,
+                                   fft_length=config.n_fft, window_fn=window_fn)
+    half = config.n_fft // 2
+    return audio[:, half: half + length]
+
+
+# --- inverse ----------------------------------------------------------------------------------
+
+def griffin_lim(
+    spec: np.ndarray,
+    config: SpectrogramConfig,
+    *,
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+    momentum: float = DEFAULT_MOMENTUM,
+    seed: int = 0,
+) -> np.ndarray:
+    """One spectrogram image → audio with librosa's fast Griffin-Lim.
+
+    Args:
+        spec: float [n_bins, n_frames(, 1)] in [0, 1].
+        config: The spectrogram settings.
+        n_iter: Griffin-Lim iterations (32 is librosa's default; more is slower and cleaner).
+        momentum: Fast Griffin-Lim momentum (0 = classic Griffin-Lim).
+        seed: Seed of the random initial phase (deterministic output).
+
+    Returns:
+        float32 [(n_frames - 1) * hop_length] audio at ``config.sample_rate``.
+    """
+    import librosa
+
+    magnitude = to_magnitude(spec, config)
+    length = (magnitude.shape[-1] - 1) * config.hop_length
+    audio = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=config.hop_length, n_fft=config.n_fft,
+                               window="hann", center=True, pad_mode=_PAD_MODE, momentum=momentum,
+                               init="random", random_state=seed, length=length)
+    return audio.astype(np.float32)
+
+
+def griffin_lim_tf(
+    specs,
+    config: SpectrogramConfig,
+    *,
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+    momentum: float = DEFAULT_MOMENTUM,
+    seed: int = 0,
+) -> np.ndarray:
+    """A batch of spectrogram images → audio, all clips at once with tf.signal.
+
+    The same fast Griffin-Lim update as librosa's:
+    ``angles = normalise(rebuilt - momentum / (1 + momentum) * previous)``.
+
+    Args:
+        specs: float [batch, n_bins, n_frames(, 1)] in [0, 1] (NumPy or tensor).
+        config: The spectrogram settings.
+        n_iter: Griffin-Lim iterations.
+        momentum: Fast Griffin-Lim momentum.
+        seed: Seed of the random initial phase.
+
+    Returns:
+        float32 [batch, (n_frames - 1) * hop_length] audio.
+    """
+    import tensorflow as tf
+
+    magnitude = to_magnitude(np.asarray(specs), config)  # [batch, bins + 1, frames]
+    if magnitude.ndim == 2:
+        magnitude = magnitude[None]
+    length = (magnitude.shape[-1] - 1) * config.hop_length
+    run = _griffin_lim_fn(config, int(n_iter), float(momentum), int(seed), int(length))
+    return run(tf.constant(np.transpose(magnitude, (0, 2, 1)))).numpy()
+
+
+@functools.lru_cache(maxsize=16)
+def _griffin_lim_fn(config, n_iter, momentum, seed, length):
+    """A traced Griffin-Lim for one setting (cached: tracing costs more than a small batch)."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def run(magnitude):
+        mag = tf.cast(magnitude, tf.complex64)  # [batch, frames, bins]
+        phase = tf.random.stateless_uniform(tf.shape(magnitude), seed=[seed, 0], maxval=2 * np.pi)
+        angles = tf.complex(tf.cos(phase), tf.sin(phase))
+        rebuilt = tf.zeros_like(angles)
+        alpha = momentum / (1.0 + momentum)
+        for _ in tf.range(n_iter):
+            previous = rebuilt
+            rebuilt = _stft_tf(_istft_tf(mag * angles, config, length), config)
+            angles = rebuilt - tf.cast(alpha, tf.complex64) * previous
+            angles = angles / tf.cast(tf.abs(angles) + 1e-16, tf.complex64)
+        return _istft_tf(mag * angles, config, length)
+
+    return run
