@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 strip-notebooks: $(STAMP)
-	$(BIN)/python -m vae_tfp.notebook_tools strip notebooks/*.ipynb
+	$(BIN)/python tools/strip_notebooks.py notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,46 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from vae_tfp.config import spectrogram_preset  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def tiny():
+    return spectrogram_preset("tiny")
+
+
+def harmonic(seconds: float, sr: int, f0: float = 220.0, amp: float = 0.5, channels: int = 1) -> np.ndarray:
+    """A decaying harmonic tone, float32 [n] or [n, channels]."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(amp / k * np.sin(2 * np.pi * f0 * k * t) for k in range(1, 6)) * np.exp(-t / max(seconds, 1e-3))
+    x = x.astype(np.float32)
+    return np.stack([x] * channels, axis=1) if channels > 1 else x
+
+
+def write(path: Path, data: np.ndarray, sr: int, subtype: str | None = None, fmt: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, data, sr, subtype=subtype, format=fmt)
+    return path
+
+
+@pytest.fixture
+def audio_folder(tmp_path, tiny):
+    """Two labelled sub-folders of good files, plus broken ones that must be skipped."""
+    root = tmp_path / "src"
+    for label, f0 in (("low", 110.0), ("high", 880.0)):
+        for i in range(3):
+            write(root / label / f"{label}_{i}.wav", harmonic(1.2, 16000, f0 * (1 + 0.1 * i)), 16000)
+    (root / "low" / "empty.wav").write_bytes(b"")
+    (root / "high" / "text.wav").write_text("this is not audio")
+    return root

@@ -1,0 +1,34 @@
+import json
+import subprocess
+import sys
+
+from conftest import harmonic, write
+from vae_tfp.cli import main
+
+
+def test_prepare_and_roundtrip(audio_folder, tmp_path, capsys):
+    assert main(["prepare", str(audio_folder), "--out", str(tmp_path / "ds"), "--spec", "tiny", "--quiet",
+                 "--workers", "1"]) == 0
+    out = capsys.readouterr()
+    assert "2 files skipped" in out.out and "text.wav" in out.err
+    good = write(tmp_path / "in put é.wav", harmonic(1.1, 44100, channels=2), 44100)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("no")
+    assert main(["roundtrip", str(good), str(bad), "--out", str(tmp_path / "rt"), "--spec", "tiny"]) == 0
+    metrics = json.loads((tmp_path / "rt" / "metrics.json").read_text())
+    assert metrics["skipped"][0]["path"].endswith("bad.wav")
+    assert (tmp_path / "rt" / "in put é_roundtrip.wav").exists()
+    assert metrics["summary"]["spectral_convergence"]["median"] < 0.3
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vae_tfp.cli", "prepare", str(tmp_path / "nothing"), "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "nothing: no such file or folder" in proc.stderr
+
+
+def test_roundtrip_of_only_bad_files_fails(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_text("no")
+    assert main(["roundtrip", str(bad), "--out", str(tmp_path / "rt"), "--spec", "tiny"]) == 1

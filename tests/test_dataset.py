@@ -1,0 +1,112 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import harmonic, write
+from vae_tfp.dataset import (assign_splits, label_for, load_manifest, load_numpy, make_tf_dataset, prepare_dataset,
+                             split_clips)
+from vae_tfp.errors import ConfigError, DatasetError
+
+
+def test_prepare_skips_broken_files_and_records_why(audio_folder, tmp_path, tiny):
+    lines = []
+    m = prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=lines.append)
+    skipped = {s["path"].split("/")[-1]: s["reason"] for s in m["skipped"]}
+    assert set(skipped) == {"empty.wav", "text.wav"}
+    assert all(name in reason for name, reason in skipped.items())
+    assert len(lines) == 2
+    assert m["labels"] == ["high", "low"]
+    assert sum(v["n_clips"] for v in m["splits"].values()) == len(m["clips"]) == 6 * 2  # 1.2 s → 2 clips of 0.5 s
+    assert (tmp_path / "ds" / "manifest.json").exists()
+
+
+def test_clips_of_one_file_never_straddle_splits(audio_folder, tmp_path, tiny):
+    m = prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=lambda _: None)
+    by_source = {}
+    for c in m["clips"]:
+        by_source.setdefault(c["source"], set()).add(c["split"])
+    assert all(len(s) == 1 for s in by_source.values())
+    # splits are drawn over the discovered files (broken ones included), before decoding
+    assert {"train", "val"} <= {s for v in by_source.values() for s in v}
+
+
+def test_splits_are_deterministic_and_seeded():
+    keys = [f"f{i}.wav" for i in range(50)]
+    a, b = assign_splits(keys, (0.8, 0.1, 0.1), 0), assign_splits(list(reversed(keys)), (0.8, 0.1, 0.1), 0)
+    assert a == b
+    assert sorted(a.values()).count("val") == 5
+    assert assign_splits(keys, (0.8, 0.1, 0.1), 1) != a
+    assert set(assign_splits(keys[:3], (0.8, 0.1, 0.1), 0).values()) == {"train", "val", "test"}
+    with pytest.raises(ConfigError):
+        assign_splits(keys, (0.5, 0.1, 0.1), 0)
+
+
+def test_prepare_is_byte_identical_on_rerun(audio_folder, tmp_path, tiny):
+    a = prepare_dataset([audio_folder], tmp_path / "a", tiny, progress=False, log=lambda _: None)
+    b = prepare_dataset([audio_folder], tmp_path / "b", tiny, progress=False, log=lambda _: None, workers=2)
+    assert a["clips"] == b["clips"]
+    for shard in sorted(p.name for p in (tmp_path / "a").glob("*.npy")):
+        assert (tmp_path / "a" / shard).read_bytes() == (tmp_path / "b" / shard).read_bytes()
+
+
+def test_labels_from_subfolder_or_prefix(tmp_path):
+    assert label_for(tmp_path / "piano" / "x_1.wav", tmp_path) == "piano"
+    assert label_for(tmp_path / "violin_060.wav", tmp_path) == "violin"
+    assert label_for(tmp_path / "bwv1.6.wav", tmp_path) == "bwv1.6"
+
+
+def test_metadata_sidecar_is_attached(tmp_path, tiny):
+    write(tmp_path / "src" / "a" / "x.wav", harmonic(0.4, 8000), 8000)
+    (tmp_path / "src" / "metadata.json").write_text(json.dumps({"a/x.wav": {"pitch": 60}}))
+    m = prepare_dataset([tmp_path / "src"], tmp_path / "ds", tiny, progress=False)
+    assert m["clips"][0]["meta"] == {"pitch": 60}
+
+
+def test_folder_of_only_bad_files_writes_nothing(tmp_path, tiny):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.wav").write_bytes(b"junk")
+    (tmp_path / "src" / "b.wav").write_bytes(b"")
+    with pytest.raises(DatasetError, match="no usable clips.*a.wav"):
+        prepare_dataset([tmp_path / "src"], tmp_path / "ds", tiny, progress=False, log=lambda _: None)
+    assert not (tmp_path / "ds").exists()
+    assert not list(tmp_path.glob(".ds.partial-*"))
+
+
+def test_existing_dataset_needs_overwrite(audio_folder, tmp_path, tiny):
+    prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=lambda _: None)
+    with pytest.raises(DatasetError, match="already exists"):
+        prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False)
+    prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, overwrite=True, log=lambda _: None)
+
+
+def test_interrupted_prepare_leaves_nothing_that_looks_complete(audio_folder, tmp_path, tiny, monkeypatch):
+    import vae_tfp.dataset as dataset
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset, "_write_json_atomic", boom)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=lambda _: None)
+    assert not (tmp_path / "ds").exists() and not list(tmp_path.iterdir())[1:]
+    with pytest.raises(DatasetError, match="not a prepared dataset"):
+        load_manifest(tmp_path / "ds")
+
+
+def test_load_numpy_and_tf_dataset_agree(audio_folder, tmp_path, tiny):
+    prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=lambda _: None)
+    x = load_numpy(tmp_path / "ds", "train")
+    assert x.shape[1:] == tiny.shape and x.dtype == np.float32 and len(x) == len(split_clips(tmp_path / "ds", "train"))
+    batches = list(make_tf_dataset(tmp_path / "ds", "train", batch_size=3, shuffle=False))
+    assert batches[0].shape[1:] == tiny.shape
+    np.testing.assert_array_equal(np.concatenate([b.numpy() for b in batches]), x)
+    shuffled = np.concatenate([b.numpy() for b in make_tf_dataset(tmp_path / "ds", "train", batch_size=3, seed=1)])
+    np.testing.assert_array_equal(np.sort(shuffled.reshape(len(x), -1), 0), np.sort(x.reshape(len(x), -1), 0))
+
+
+def test_missing_shard_is_named(audio_folder, tmp_path, tiny):
+    prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=lambda _: None)
+    (tmp_path / "ds" / "train-00000.npy").unlink()
+    with pytest.raises(DatasetError, match="train-00000.npy"):
+        load_numpy(tmp_path / "ds", "train")

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from conftest import harmonic, write
+from vae_tfp.metrics import clipped_fraction, log_spectral_distance, roundtrip_file, spectral_convergence, summarize
+from vae_tfp.spectrogram import spectrogram
+
+
+def test_identical_images_have_zero_distance(tiny, rng):
+    s = rng.uniform(0, 1, tiny.shape).astype(np.float32)
+    assert spectral_convergence(s, s, tiny) == 0.0
+    assert log_spectral_distance(s, s, tiny) == 0.0
+
+
+def test_distances_grow_with_error(tiny, rng):
+    s = rng.uniform(0.2, 0.8, tiny.shape).astype(np.float32)
+    small, large = s + 0.01, s + 0.1
+    assert spectral_convergence(s, small, tiny) < spectral_convergence(s, large, tiny)
+    assert log_spectral_distance(s, large, tiny) == pytest.approx(0.1 * tiny.db_range, rel=1e-4)
+
+
+def test_clipped_fraction_counts_top_bins(tiny):
+    x = harmonic(tiny.clip_seconds, tiny.sample_rate, amp=0.2)
+    assert clipped_fraction(spectrogram(x, tiny)) == 0.0
+    assert clipped_fraction(spectrogram(x * 100, tiny)) > 0.0
+
+
+def test_roundtrip_file(tmp_path, tiny):
+    path = write(tmp_path / "t.wav", harmonic(1.2, 8000), 8000)
+    results = roundtrip_file(path, tiny)
+    assert [round(o, 3) for o, _ in results] == [0.0, 0.504]
+    assert all(r.spectral_convergence < 0.3 for _, r in results)
+
+
+def test_summarize():
+    s = summarize(range(11))
+    assert s["median"] == 5 and s["p90"] == 9 and s["n"] == 11
