@@ -44,3 +44,29 @@ def audio_folder(tmp_path, tiny):
     (root / "low" / "empty.wav").write_bytes(b"")
     (root / "high" / "text.wav").write_text("this is not audio")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A prepared 64x64 dataset of two labelled tone families (about 40 clips)."""
+    from vae_tfp.dataset import prepare_dataset
+
+    root = tmp_path_factory.mktemp("tiny_src")
+    for label, f0 in (("low", 150.0), ("high", 900.0)):
+        for i in range(8):
+            write(root / label / f"{label}_{i}.wav", harmonic(1.5, 8000, f0 * (1 + 0.05 * i)), 8000)
+    out = tmp_path_factory.mktemp("tiny_ds") / "ds"
+    prepare_dataset([root], out, spectrogram_preset("tiny"), progress=False, log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tiny_dataset, tmp_path_factory):
+    """A tiny model trained for 3 epochs on ``tiny_dataset`` (its folder)."""
+    from vae_tfp.config import model_preset
+    from vae_tfp.training import train
+
+    model_dir = tmp_path_factory.mktemp("models") / "tiny"
+    train(tiny_dataset, model_dir, model_preset("tiny"), epochs=3, batch_size=8, verbose=0, log=lambda _: None,
+          tensorboard=False)
+    return model_dir

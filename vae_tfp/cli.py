@@ -57,6 +57,33 @@ def cmd_roundtrip(args) -> int:
     return 0 if summary["files"] else 1
 
 
+def cmd_train(args) -> int:
+    from .config import model_preset
+    from .training import train
+
+    config = model_preset(args.preset)
+    changes = {k: v for k, v in (("beta", args.beta), ("kl_warmup_steps", args.warmup),
+                                 ("free_nats", args.free_nats), ("likelihood", args.likelihood),
+                                 ("learning_rate", args.lr)) if v is not None}
+    config = config.replace(**changes) if changes else config
+    t0 = time.perf_counter()
+    history = train(args.data, args.model, config, epochs=args.epochs, batch_size=args.batch_size, resume=args.resume,
+                    seed=args.seed, early_stopping_patience=args.early_stopping, steps_per_epoch=args.steps_per_epoch,
+                    jit_compile=args.jit, verbose=2 if args.quiet else "auto")
+    print(f"model: {args.model} ({len(history)} epochs, {time.perf_counter() - t0:.0f} s this run)")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .training import evaluate_saved
+
+    result = evaluate_saved(args.model, args.data, args.split)
+    if not args.per_dim:
+        result.pop("kl_per_dim")
+    print(json.dumps(result, indent=None if args.json else 1))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .pipeline import run_demo
 
@@ -98,6 +125,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, default=32, help="Griffin-Lim iterations")
     p.add_argument("--max-clips", type=int, default=4, help="clips per file")
     p.set_defaults(func=cmd_roundtrip)
+
+    p = sub.add_parser("train", help="train a VAE on a prepared dataset")
+    p.add_argument("data", type=Path)
+    p.add_argument("--model", required=True, type=Path, help="output folder, e.g. saved_models/NAME")
+    p.add_argument("--preset", default="default", help="model preset: seed, default, small, tiny")
+    p.add_argument("--epochs", type=int, required=True)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--beta", type=float, default=None)
+    p.add_argument("--warmup", type=int, default=None, help="KL warm-up steps")
+    p.add_argument("--free-nats", type=float, default=None)
+    p.add_argument("--likelihood", default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--early-stopping", type=int, default=None, help="patience in epochs")
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="held-out metrics of a saved model as JSON")
+    p.add_argument("model", type=Path)
+    p.add_argument("data", type=Path)
+    p.add_argument("--split", default="test")
+    p.add_argument("--json", action="store_true", help="one line of JSON")
+    p.add_argument("--per-dim", action="store_true", help="include KL per latent dimension")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="the main job on the embedded dataset")
     p.add_argument("--out", type=Path, default=Path("outputs/demo"))

@@ -154,3 +154,211 @@ def spectrogram_preset(name: str) -> SpectrogramConfig:
         raise ConfigError(
             f"unknown spectrogram preset {name!r}; choose one of {sorted(SPECTROGRAM_PRESETS)}"
         ) from None
+
+
+# --- the model --------------------------------------------------------------------------------
+
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "laplace")
+MAX_LATENT_DIM = 4096
+MAX_CHANNELS = 4096
+MAX_PARAMETERS = 500_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the encoder, decoder and prior (JSON round-trippable).
+
+    Attributes:
+        name: Preset name, for humans.
+        input_shape: (height, width, 1) of the spectrogram images: (n_bins, n_frames, 1).
+        latent_dim: Dimensions of z.
+        num_modes: Components of the Gaussian-mixture prior.
+        encoder: Conv blocks, each ``[filters, kernel, stride, batch_norm, max_pool]``
+            (ReLU; ``max_pool`` adds a 2x2 max-pool after the block).
+        decoder_shape: (height, width, channels) the Dense layer's output is reshaped to.
+        decoder: Blocks, each ``[filters, kernel, upsample, batch_norm]``: UpSampling2D(upsample)
+            then Conv2D(filters, kernel, ReLU), then optional batch norm.
+        likelihood: One of ``bernoulli`` (logits, IndependentBernoulli), ``continuous_bernoulli``,
+            ``gaussian`` or ``laplace`` (learned per-pixel scale).
+        beta: Weight of the KL term after warm-up.
+        kl_warmup_steps: Optimizer steps over which the KL weight rises linearly from 0 to beta.
+        free_nats: Per-example KL below this many nats is not penalised (0 = off).
+        learning_rate: Adam learning rate.
+        prior_init_scale: Std of the random initial prior means.
+    """
+
+    name: str = "custom"
+    input_shape: tuple = (512, 512, 1)
+    latent_dim: int = 32
+    num_modes: int = 10
+    encoder: tuple = ()
+    decoder_shape: tuple = (4, 4, 256)
+    decoder: tuple = ()
+    likelihood: str = "laplace"
+    beta: float = 1.0
+    kl_warmup_steps: int = 0
+    free_nats: float = 0.0
+    learning_rate: float = 1e-3
+    prior_init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        # Normalise JSON lists to tuples so equal configs compare and hash equal.
+        object.__setattr__(self, "input_shape", _int_tuple(self.input_shape, "input_shape", 3))
+        object.__setattr__(self, "decoder_shape", _int_tuple(self.decoder_shape, "decoder_shape", 3))
+        object.__setattr__(self, "encoder", tuple(_block(b, "encoder", 5) for b in self.encoder))
+        object.__setattr__(self, "decoder", tuple(_block(b, "decoder", 4) for b in self.decoder))
+        h, w, c = self.input_shape
+        if c != 1 or h * w > MAX_SPECTROGRAM_PIXELS:
+            raise ConfigError(f"input_shape={self.input_shape} must be (height, width, 1) with at most "
+                              f"{MAX_SPECTROGRAM_PIXELS} pixels")
+        for name, top in (("latent_dim", MAX_LATENT_DIM), ("num_modes", 1024)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
+                raise ConfigError(f"{name}={v!r} must be an integer in [1, {top}]")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"likelihood={self.likelihood!r} must be one of {LIKELIHOODS}")
+        for name in ("beta", "free_nats", "learning_rate", "prior_init_scale"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ConfigError(f"{name}={v!r} must be a finite non-negative number")
+        if not isinstance(self.kl_warmup_steps, int) or self.kl_warmup_steps < 0:
+            raise ConfigError(f"kl_warmup_steps={self.kl_warmup_steps!r} must be a non-negative integer")
+        if not self.encoder or not self.decoder:
+            raise ConfigError("encoder and decoder need at least one block each")
+        # The decoder must land exactly on the input size.
+        dh, dw, _ = self.decoder_shape
+        for filters, kernel, up, bn in self.decoder:
+            dh, dw = dh * up, dw * up
+        if (dh, dw) != (h, w):
+            raise ConfigError(f"decoder output {dh}x{dw} does not match input_shape {h}x{w}")
+        eh, ew = h, w
+        for filters, kernel, stride, bn, pool in self.encoder:
+            eh, ew = -(-eh // stride), -(-ew // stride)
+            if pool:
+                eh, ew = eh // 2, ew // 2
+        if eh < 1 or ew < 1:
+            raise ConfigError(f"encoder downsamples {h}x{w} below 1x1")
+        if self.parameter_estimate() > MAX_PARAMETERS:
+            raise ConfigError(f"model would have ~{self.parameter_estimate():.3g} parameters, over the limit "
+                              f"of {MAX_PARAMETERS:.0e}")
+
+    def encoder_output_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.input_shape
+        for filters, kernel, stride, bn, pool in self.encoder:
+            h, w, c = -(-h // stride), -(-w // stride), filters
+            if pool:
+                h, w = h // 2, w // 2
+        return h, w, c
+
+    def parameter_estimate(self) -> int:
+        """Parameter count from the config alone (checked against Keras in the tests)."""
+        n, c_in = 0, self.input_shape[2]
+        for filters, kernel, stride, bn, pool in self.encoder:
+            n += kernel * kernel * c_in * filters + filters + (4 * filters if bn else 0)
+            c_in = filters
+        h, w, c = self.encoder_output_shape()
+        d = self.latent_dim
+        n += (h * w * c + 1) * (d + d * (d + 1) // 2)
+        n += (d + 1) * math.prod(self.decoder_shape)
+        c_in = self.decoder_shape[2]
+        for filters, kernel, up, bn in self.decoder:
+            n += kernel * kernel * c_in * filters + filters + (4 * filters if bn else 0)
+            c_in = filters
+        out = 2 if self.likelihood in ("gaussian", "laplace") else 1
+        n += 3 * 3 * c_in * out + out
+        n += 2 * self.num_modes * d
+        return n
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["input_shape"], d["decoder_shape"] = list(self.input_shape), list(self.decoder_shape)
+        d["encoder"], d["decoder"] = [list(b) for b in self.encoder], [list(b) for b in self.decoder]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
+        return _from_dict(cls, data, "model config")
+
+    def replace(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _int_tuple(value, name: str, n: int) -> tuple:
+    if not isinstance(value, (list, tuple)) or len(value) != n or any(
+            isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1_000_000 for v in value):
+        raise ConfigError(f"{name}={value!r} must be {n} positive integers")
+    return tuple(value)
+
+
+def _block(block, where: str, n: int) -> tuple:
+    if not isinstance(block, (list, tuple)) or len(block) != n:
+        raise ConfigError(f"{where} block {block!r} must have {n} entries")
+    ints, flags = block[:3] if where == "encoder" else block[:3], block[3:]
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in ints) or ints[0] > MAX_CHANNELS \
+            or ints[1] > 15 or ints[2] > 8:
+        raise ConfigError(f"{where} block {block!r}: filters (<= {MAX_CHANNELS}), kernel (<= 15) and "
+                          f"stride/upsample (<= 8) must be positive integers")
+    if any(not isinstance(v, bool) for v in flags):
+        raise ConfigError(f"{where} block {block!r}: batch_norm / max_pool must be true or false")
+    return tuple(block)
+
+
+def _seed_preset() -> ModelConfig:
+    """The original student architecture, kept exactly as the reference."""
+    return ModelConfig(
+        name="seed", input_shape=(512, 512, 1), latent_dim=100, num_modes=10,
+        encoder=((32, 4, 2, True, False), (64, 4, 2, True, True), (128, 4, 2, True, False),
+                 (256, 4, 2, True, False), (256, 4, 2, True, False)),
+        decoder_shape=(8, 8, 256),
+        decoder=((128, 3, 2, True), (64, 3, 2, True), (32, 3, 2, False), (128, 3, 2, False),
+                 (64, 3, 2, False), (32, 3, 2, False)),
+        likelihood="bernoulli", learning_rate=5e-4)
+
+
+def _default_preset() -> ModelConfig:
+    """512x512 at a fraction of the seed's cost: strided convs down to 4x4, a lean upsampling decoder."""
+    return ModelConfig(
+        name="default", input_shape=(512, 512, 1), latent_dim=32, num_modes=10,
+        encoder=((16, 4, 2, False, False), (32, 4, 2, True, False), (64, 4, 2, True, False),
+                 (64, 4, 2, True, False), (128, 4, 2, True, False), (128, 4, 2, True, False),
+                 (256, 4, 2, True, False)),
+        decoder_shape=(4, 4, 256),
+        decoder=((128, 3, 2, True), (128, 3, 2, True), (64, 3, 2, True), (64, 3, 2, True),
+                 (32, 3, 2, True), (16, 3, 2, False), (8, 3, 2, False)),
+        likelihood="laplace", kl_warmup_steps=500, learning_rate=1e-3)
+
+
+def _small_preset() -> ModelConfig:
+    """128x128 (spectrogram preset ``small``): quick CPU runs."""
+    return ModelConfig(
+        name="small", input_shape=(128, 128, 1), latent_dim=16, num_modes=8,
+        encoder=((16, 4, 2, False, False), (32, 4, 2, True, False), (64, 4, 2, True, False),
+                 (64, 4, 2, True, False), (128, 4, 2, True, False)),
+        decoder_shape=(4, 4, 128),
+        decoder=((128, 3, 2, True), (64, 3, 2, True), (32, 3, 2, True), (16, 3, 2, False), (8, 3, 2, False)),
+        likelihood="laplace", kl_warmup_steps=300, learning_rate=1e-3)
+
+
+def _tiny_preset() -> ModelConfig:
+    """64x64 (spectrogram preset ``tiny``): unit tests and notebook smoke runs."""
+    return ModelConfig(
+        name="tiny", input_shape=(64, 64, 1), latent_dim=4, num_modes=3,
+        encoder=((8, 4, 2, False, False), (16, 4, 2, True, False), (16, 4, 2, True, False)),
+        decoder_shape=(8, 8, 16),
+        decoder=((16, 3, 2, True), (8, 3, 2, False), (8, 3, 2, False)),
+        likelihood="laplace", kl_warmup_steps=10, learning_rate=2e-3)
+
+
+MODEL_PRESETS: dict[str, ModelConfig] = {
+    "seed": _seed_preset(), "default": _default_preset(), "small": _small_preset(), "tiny": _tiny_preset(),
+}
+# The spectrogram preset each model preset is built for.
+MODEL_SPECTROGRAM = {"seed": "default", "default": "default", "small": "small", "tiny": "tiny"}
+
+
+def model_preset(name: str) -> ModelConfig:
+    """Returns the named :class:`ModelConfig` preset."""
+    try:
+        return MODEL_PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model preset {name!r}; choose one of {sorted(MODEL_PRESETS)}") from None

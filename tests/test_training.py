@@ -1,0 +1,104 @@
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from vae_tfp.config import model_preset
+from vae_tfp.errors import ConfigError
+from vae_tfp.training import TrainingError, collapse_warning, evaluate_saved, train
+
+
+def test_history_and_diagnostics(trained_tiny):
+    history = json.loads((trained_tiny / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for h in history:
+        assert {"loss", "recon", "kl", "neg_elbo", "val_neg_elbo", "active_units", "recon_gain",
+                "kl_per_dim", "learning_rate"} <= set(h)
+        assert len(h["kl_per_dim"]) == model_preset("tiny").latent_dim
+        assert all(math.isfinite(h[k]) for k in ("loss", "recon", "kl"))
+    assert history[-1]["recon"] < history[0]["recon"]
+
+
+def test_evaluate_reports_every_field(trained_tiny, tiny_dataset):
+    r = evaluate_saved(trained_tiny, tiny_dataset, "test")
+    for key in ("neg_elbo_nats", "bits_per_dim", "recon_nll_nats", "kl_nats", "active_units", "latent_dim",
+                "recon_gain", "recon_mse", "n_examples"):
+        assert key in r
+    assert r["neg_elbo_nats"] == pytest.approx(r["recon_nll_nats"] + r["kl_nats"])
+    assert r["bits_per_dim"] == pytest.approx(r["neg_elbo_nats"] / (64 * 64 * math.log(2)))
+    assert r["latent_dim"] == 4 and r["kl_nats"] >= 0
+
+
+def test_collapse_warning():
+    assert collapse_warning({"active_units": 1, "recon_gain": 1.05}).startswith("POSTERIOR COLLAPSE?")
+    assert collapse_warning({"active_units": 8, "recon_gain": 3.0}) is None
+
+
+def test_refuses_mismatched_data_and_existing_runs(trained_tiny, tiny_dataset, tmp_path):
+    with pytest.raises(ConfigError, match="expects"):
+        train(tiny_dataset, tmp_path / "m", model_preset("small"), epochs=1, verbose=0)
+    with pytest.raises(TrainingError, match="--resume"):
+        train(tiny_dataset, trained_tiny, model_preset("tiny"), epochs=4, verbose=0)
+
+
+def test_training_is_deterministic(tiny_dataset, tmp_path):
+    runs = []
+    for k in range(2):
+        h = train(tiny_dataset, tmp_path / f"m{k}", model_preset("tiny"), epochs=1, batch_size=8, verbose=0,
+                  log=lambda _: None, tensorboard=False, seed=3)
+        runs.append(h[-1]["loss"])
+    assert runs[0] == runs[1]
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_last_good(tiny_dataset, tmp_path):
+    import shutil
+
+    cfg = model_preset("tiny")
+    train(tiny_dataset, tmp_path / "m", cfg, epochs=1, batch_size=8, verbose=0, log=lambda _: None, tensorboard=False)
+    good = (tmp_path / "m" / "decoder.weights.h5").read_bytes()
+    poisoned = tmp_path / "poisoned"
+    shutil.copytree(tiny_dataset, poisoned)
+    shard = poisoned / "train-00000.npy"
+    images = np.load(shard)
+    images[3, 5, 5] = np.nan
+    np.save(shard, images)
+    with pytest.raises(TrainingError, match="NaN.*epoch 2.*kept"):
+        train(poisoned, tmp_path / "m", cfg, epochs=3, batch_size=8, verbose=0, resume=True, log=lambda _: None,
+              tensorboard=False)
+    assert (tmp_path / "m" / "decoder.weights.h5").read_bytes() == good
+    assert [h["epoch"] for h in json.loads((tmp_path / "m" / "checkpoints" / "history.json").read_text())] == [1]
+
+
+TRAIN = [sys.executable, "-m", "vae_tfp.cli", "train"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_has_no_gap(tiny_dataset, tmp_path):
+    model = tmp_path / "m"
+    args = TRAIN + [str(tiny_dataset), "--model", str(model), "--preset", "tiny", "--epochs", "40",
+                    "--batch-size", "4", "--quiet"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ckpt = model / "checkpoints" / "history.json"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill mid-training once at least two epochs are done
+        if ckpt.exists() and len(json.loads(ckpt.read_text())) >= 2:
+            break
+        time.sleep(0.2)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(json.loads(ckpt.read_text()))
+    assert 2 <= done < 40
+    resume = subprocess.run(TRAIN + [str(tiny_dataset), "--model", str(model), "--preset", "tiny", "--epochs",
+                                     str(done + 2), "--batch-size", "4", "--quiet", "--resume"],
+                            env=env, capture_output=True, text=True)
+    assert resume.returncode == 0, resume.stderr[-2000:]
+    history = json.loads((model / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, done + 3))

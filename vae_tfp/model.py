@@ -1,0 +1,284 @@
+"""The VAE: a trainable Gaussian-mixture prior, a conv encoder whose output is a
+``MultivariateNormalTriL`` posterior, and an upsampling decoder whose output is a likelihood.
+
+Factories build functional tf_keras models (``make_encoder``, ``make_decoder``); ``make_prior``
+returns the prior distribution itself. :class:`VAE` only adds the training step and the loss
+trackers.
+
+The loss is a per-example negative ELBO, averaged over the batch::
+
+    loss = mean_over_batch( -log p(x|z) summed over pixels  +  beta * KL(q(z|x) || p(z)) )
+
+The KL has no closed form against a mixture, so it is a one-sample Monte-Carlo estimate
+``log q(z|x) - log p(z)`` at the very z fed to the decoder, added by
+``tfpl.KLDivergenceRegularizer`` as the posterior layer's activity regulariser (which Keras
+divides by the batch size: per example, like the reconstruction term).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras as keras
+
+from .config import ModelConfig
+
+tfd, tfpl, tfb = tfp.distributions, tfp.layers, tfp.bijectors
+
+# tf_keras warns that tfp.layers' lambdas could only be deserialised with safe_mode=False. We never
+# deserialise a model (it is rebuilt from code and ModelConfig), so the warning does not apply.
+warnings.filterwarnings("ignore", message="The object being serialized includes a `lambda`")
+
+MIN_SCALE = 1e-3  # floor of the Gaussian / Laplace pixel scale: bounds the density at exact values
+
+
+# --- prior ------------------------------------------------------------------------------------
+
+def make_prior(latent_dim: int, num_modes: int, *, init_scale: float = 1.0, seed: int = 0) -> tfd.MixtureSameFamily:
+    """A Gaussian mixture with uniform weights, trainable means and softplus-positive scales.
+
+    Args:
+        latent_dim: D, the event size.
+        num_modes: K, the mixture components.
+        init_scale: Std of the random initial means.
+        seed: Seed of the initial means.
+
+    Returns:
+        ``tfd.MixtureSameFamily`` with batch_shape [] and event_shape [D]; its
+        ``trainable_variables`` are the means [K, D] and the pre-softplus scales [K, D].
+    """
+    init = tf.random.stateless_normal([num_modes, latent_dim], seed=[seed, 7], stddev=init_scale)
+    locs = tf.Variable(init, name="prior_locs")
+    scales = tfp.util.TransformedVariable(tf.ones([num_modes, latent_dim]), bijector=tfb.Softplus(),
+                                          name="prior_scales")
+    return tfd.MixtureSameFamily(
+        mixture_distribution=tfd.Categorical(logits=tf.zeros([num_modes])),
+        components_distribution=tfd.MultivariateNormalDiag(loc=locs, scale_diag=scales),
+        name="prior")
+
+
+def prior_variables(prior: tfd.MixtureSameFamily) -> dict[str, tf.Variable]:
+    """The prior's trainable variables by name: ``locs`` and ``scales_raw`` (pre-softplus)."""
+    found = {}
+    for v in prior.trainable_variables:
+        found["locs" if "prior_locs" in v.name else "scales_raw"] = v
+    return found
+
+
+def mixture_components(prior: tfd.MixtureSameFamily) -> tuple[np.ndarray, np.ndarray]:
+    """Means and scales of the mixture's components, NumPy [K, D] each."""
+    comp = prior.components_distribution
+    return comp.loc.numpy() if hasattr(comp.loc, "numpy") else np.asarray(comp.loc), \
+        tf.convert_to_tensor(comp.scale.diag).numpy()
+
+
+# --- KL regulariser ---------------------------------------------------------------------------
+
+class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
+    """Monte-Carlo ``KL(q || prior)`` per example, with optional free nats; summed over the batch.
+
+    Used as an activity regulariser, Keras divides the sum by the batch size, giving the batch
+    mean of the per-example KL. Per-example KL below ``free_nats`` is not penalised.
+    """
+
+    def __init__(self, prior, *, free_nats: float = 0.0):
+        # Behind a closure the prior's variables are not tracked by the encoder: they belong to
+        # the prior alone and are saved once, in the prior's file.
+        super().__init__(lambda: prior, use_exact_kl=False, test_points_fn=tf.convert_to_tensor)
+        self.free_nats = float(free_nats)
+
+    def __call__(self, posterior):
+        # In functional models Keras hands over the sampled tensor; TFP attaches the distribution.
+        posterior = getattr(posterior, "_tfp_distribution", posterior)
+        z = tf.convert_to_tensor(posterior)  # the reparameterised sample the decoder sees
+        kl = posterior.log_prob(z) - self.distribution_b().log_prob(z)
+        if self.free_nats > 0:
+            kl = tf.maximum(kl, self.free_nats)
+        return tf.reduce_sum(kl)
+
+
+# --- encoder / decoder ------------------------------------------------------------------------
+
+def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None) -> keras.Model:
+    """Conv stack → Dense → ``MultivariateNormalTriL`` posterior q(z|x).
+
+    Args:
+        config: Architecture.
+        prior: When given, the posterior layer adds the KL to it as an activity regulariser.
+
+    Returns:
+        A functional model: float32 [batch, H, W, 1] in [0, 1] → a distribution with
+        batch_shape [batch] and event_shape [latent_dim] (a tensor-coercible sample).
+    """
+    x = inputs = keras.Input(shape=config.input_shape, name="spectrogram")
+    for i, (filters, kernel, stride, bn, pool) in enumerate(config.encoder):
+        x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", activation="relu",
+                                name=f"enc_conv{i}")(x)
+        if bn:
+            x = keras.layers.BatchNormalization(name=f"enc_bn{i}")(x)
+        if pool:
+            x = keras.layers.MaxPool2D(2, name=f"enc_pool{i}")(x)
+    x = keras.layers.Flatten(name="enc_flatten")(x)
+    d = config.latent_dim
+    x = keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(d), name="enc_params", dtype="float32")(x)
+    regularizer = MixtureKLRegularizer(prior, free_nats=config.free_nats) if prior is not None else None
+    z = tfpl.MultivariateNormalTriL(d, activity_regularizer=regularizer, name="posterior", dtype="float32")(x)
+    return keras.Model(inputs, z, name="encoder")
+
+
+def make_decoder(config: ModelConfig) -> keras.Model:
+    """Dense → Reshape → (UpSampling2D + Conv2D) blocks → linear Conv2D → likelihood p(x|z).
+
+    Returns:
+        A functional model: float32 [batch, latent_dim] → a distribution with batch_shape [batch]
+        and event_shape [H, W, 1] whose ``mean()`` is the reconstruction in [0, 1].
+    """
+    z = inputs = keras.Input(shape=(config.latent_dim,), name="z")
+    x = keras.layers.Dense(int(np.prod(config.decoder_shape)), activation="relu", name="dec_dense")(z)
+    x = keras.layers.Reshape(config.decoder_shape, name="dec_reshape")(x)
+    for i, (filters, kernel, up, bn) in enumerate(config.decoder):
+        x = keras.layers.UpSampling2D(up, name=f"dec_up{i}")(x)
+        x = keras.layers.Conv2D(filters, kernel, padding="same", activation="relu", name=f"dec_conv{i}")(x)
+        if bn:
+            x = keras.layers.BatchNormalization(name=f"dec_bn{i}")(x)
+    channels = 2 if config.likelihood in ("gaussian", "laplace") else 1
+    # Linear output (logits or location/scale parameters): never a sigmoid before a Bernoulli.
+    params = keras.layers.Conv2D(channels, 3, padding="same", name="dec_params", dtype="float32")(x)
+    return keras.Model(inputs, likelihood_layer(config)(params), name="decoder")
+
+
+def likelihood_layer(config: ModelConfig):
+    """A callable turning the decoder's linear output [batch, H, W, c] into p(x|z) over [H, W, 1]."""
+    shape = config.input_shape
+    if config.likelihood == "bernoulli":
+        # IndependentBernoulli reshapes flat logits [batch, H*W] to the event shape itself.
+        flat = keras.layers.Reshape((int(np.prod(shape)),), name="dec_flatten_logits")
+        bernoulli = tfpl.IndependentBernoulli(shape, convert_to_tensor_fn=tfd.Distribution.mean, name="likelihood")
+        return lambda params: bernoulli(flat(params))
+    if config.likelihood == "continuous_bernoulli":
+        make = lambda t: tfd.Independent(tfd.ContinuousBernoulli(logits=t), reinterpreted_batch_ndims=3)  # noqa: E731
+    else:
+        family = tfd.Normal if config.likelihood == "gaussian" else tfd.Laplace
+
+        def make(t):
+            scale = MIN_SCALE + tf.nn.softplus(t[..., 1:])  # starts near 0.69
+            return tfd.Independent(family(loc=t[..., :1], scale=scale), reinterpreted_batch_ndims=3)
+    return tfpl.DistributionLambda(make, convert_to_tensor_fn=tfd.Distribution.mean, name="likelihood",
+                                   dtype="float32")
+
+
+def reconstruction_mean(distribution) -> tf.Tensor:
+    """The decoder distribution's mean clipped to [0, 1]: the image to turn into audio."""
+    return tf.clip_by_value(distribution.mean(), 0.0, 1.0)
+
+
+# --- the model --------------------------------------------------------------------------------
+
+class VAE(keras.Model):
+    """Encoder + decoder + prior with a per-example ELBO training step and loss trackers.
+
+    Metrics: ``loss`` (recon + beta_t * KL, what is optimised), ``recon`` (−log p(x|z), nats per
+    example), ``kl`` (nats per example), ``neg_elbo`` (recon + KL, nats per example), ``beta``.
+    """
+
+    def __init__(self, config: ModelConfig, *, seed: int = 0, **kwargs):
+        super().__init__(name="vae", **kwargs)
+        self.config = config
+        self.prior = make_prior(config.latent_dim, config.num_modes, init_scale=config.prior_init_scale, seed=seed)
+        self.encoder = make_encoder(config, self.prior)
+        self.decoder = make_decoder(config)
+        self._prior_vars = list(self.prior.trainable_variables)  # tracked for the optimizer
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "recon", "kl", "neg_elbo")}
+        self.beta_tracker = keras.metrics.Mean(name="beta")
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values()) + [self.beta_tracker]
+
+    def call(self, x, training=False):
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+    def beta_at(self, step) -> tf.Tensor:
+        """KL weight at an optimizer step: linear warm-up from 0 to ``beta``."""
+        beta = tf.constant(self.config.beta, tf.float32)
+        if self.config.kl_warmup_steps <= 0:
+            return beta
+        frac = tf.cast(step, tf.float32) / float(self.config.kl_warmup_steps)
+        return beta * tf.minimum(1.0, frac)
+
+    def _terms(self, x, training):
+        likelihood = self(x, training=training)
+        recon = -tf.reduce_mean(likelihood.log_prob(x))
+        kl = tf.add_n(self.encoder.losses) if self.encoder.losses else tf.constant(0.0)
+        return recon, kl
+
+    def _update(self, loss, recon, kl, beta):
+        for name, value in (("loss", loss), ("recon", recon), ("kl", kl), ("neg_elbo", recon + kl)):
+            self.trackers[name].update_state(value)
+        self.beta_tracker.update_state(beta)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        beta = self.beta_at(self.optimizer.iterations)
+        with tf.GradientTape() as tape:
+            recon, kl = self._terms(x, training=True)
+            loss = recon + beta * kl
+            # Under a distribution strategy each replica's gradient is summed: scale to the global mean.
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self._update(loss, recon, kl, beta)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        recon, kl = self._terms(x, training=False)
+        beta = tf.constant(self.config.beta, tf.float32)
+        return self._update(recon + beta * kl, recon, kl, beta)
+
+
+def build_vae(config: ModelConfig, *, seed: int = 0) -> VAE:
+    """A compiled :class:`VAE` (Adam at the config's learning rate), weights built."""
+    keras.utils.set_random_seed(seed)
+    vae = VAE(config, seed=seed)
+    vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    vae(tf.zeros((1,) + tuple(config.input_shape)))  # create the weights
+    return vae
+
+
+# --- cost -------------------------------------------------------------------------------------
+
+def count_flops(config: ModelConfig) -> dict[str, int]:
+    """Exact analytic multiply-accumulate count of one forward pass per example.
+
+    Counts conv and dense MACs (the bulk); batch norm, activations, the distribution layers and
+    the KL are not counted. A training step costs about 3x the forward pass (forward, gradient
+    w.r.t. activations, gradient w.r.t. weights).
+
+    Returns:
+        ``{"encoder_macs", "decoder_macs", "forward_macs", "forward_flops", "train_flops"}``.
+    """
+    h, w, c = config.input_shape
+    enc = 0
+    for filters, kernel, stride, bn, pool in config.encoder:
+        h, w = -(-h // stride), -(-w // stride)
+        enc += h * w * filters * kernel * kernel * c
+        c = filters
+        if pool:
+            h, w = h // 2, w // 2
+    d = config.latent_dim
+    enc += h * w * c * (d + d * (d + 1) // 2)
+    h, w, c = config.decoder_shape
+    dec = d * h * w * c
+    for filters, kernel, up, bn in config.decoder:
+        h, w = h * up, w * up
+        dec += h * w * filters * kernel * kernel * c
+        c = filters
+    out = 2 if config.likelihood in ("gaussian", "laplace") else 1
+    dec += h * w * out * 9 * c
+    fwd = enc + dec
+    return {"encoder_macs": enc, "decoder_macs": dec, "forward_macs": fwd, "forward_flops": 2 * fwd,
+            "train_flops": 6 * fwd}

@@ -1,0 +1,270 @@
+"""Model folders: weights + JSON config, rebuilt from code. No pickle, no Lambda deserialisation.
+
+``saved_models/NAME/`` holds::
+
+    config.json          format, spectrogram config, model config, library versions, the
+                         training manifest's hash, and the SHA-256 of every weight file
+    encoder.weights.h5   tf_keras weights of the encoder
+    decoder.weights.h5   tf_keras weights of the decoder
+    prior.weights.h5     the prior's means and pre-softplus scales (two HDF5 datasets)
+    history.json         per-epoch training metrics
+    checkpoints/         training state for --resume (optional)
+
+Loading reads only JSON and numeric arrays, checks every value and size before building
+anything, verifies each file's hash, then rebuilds the networks from the config. Generating
+needs only the decoder and prior; encoding only the encoder. A save is written to a temporary
+folder and swapped in with renames, so a crash while saving leaves the previous model whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .config import ModelConfig, SpectrogramConfig
+from .errors import ConfigError, ModelFileError
+
+FORMAT = "vae_tfp.model/1"
+CONFIG = "config.json"
+HISTORY = "history.json"
+CHECKPOINTS = "checkpoints"
+WEIGHT_FILES = {"encoder": "encoder.weights.h5", "decoder": "decoder.weights.h5", "prior": "prior.weights.h5"}
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("tensorflow", "tf-keras", "tensorflow-probability", "numpy", "librosa", "vae_tfp"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --- prior weights ----------------------------------------------------------------------------
+
+def save_prior_weights(prior, path: Path) -> None:
+    import h5py
+
+    from .model import prior_variables
+
+    with h5py.File(path, "w") as f:
+        for name, var in prior_variables(prior).items():
+            f.create_dataset(name, data=var.numpy())
+
+
+def load_prior_weights(prior, path: Path) -> None:
+    import h5py
+
+    from .model import prior_variables
+
+    try:
+        with h5py.File(path, "r") as f:
+            for name, var in prior_variables(prior).items():
+                if name not in f or not isinstance(f[name], h5py.Dataset):
+                    raise ModelFileError(f"{path}: no dataset {name!r} (not a prior weight file)")
+                data = f[name]
+                if tuple(data.shape) != tuple(var.shape) or data.dtype != np.float32:
+                    raise ModelFileError(f"{path}: {name} has shape {data.shape} {data.dtype}, "
+                                         f"the config needs {tuple(var.shape)} float32")
+                var.assign(data[()])
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot read prior weights ({err})") from None
+
+
+# --- save -------------------------------------------------------------------------------------
+
+def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, history: list | None = None,
+               manifest_hash: str | None = None, training: dict | None = None) -> Path:
+    """Writes a model folder atomically (see module docstring). Returns its path.
+
+    An existing ``checkpoints/`` folder inside ``path`` is carried over.
+
+    Raises:
+        ModelFileError: the folder cannot be written (the previous model is left intact).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err})") from None
+    try:
+        vae.encoder.save_weights(os.fspath(tmp / WEIGHT_FILES["encoder"]))
+        vae.decoder.save_weights(os.fspath(tmp / WEIGHT_FILES["decoder"]))
+        save_prior_weights(vae.prior, tmp / WEIGHT_FILES["prior"])
+        (tmp / HISTORY).write_text(json.dumps(history or [], indent=1))
+        config = {
+            "format": FORMAT,
+            "spectrogram_config": spec_config.to_dict(),
+            "model_config": vae.config.to_dict(),
+            "versions": library_versions(),
+            "training_manifest_sha256": manifest_hash,
+            "training": training or {},
+            "files": {name: sha256_file(tmp / name) for name in WEIGHT_FILES.values()},
+        }
+        (tmp / CONFIG).write_text(json.dumps(config, indent=1))
+        _swap_in(tmp, path)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
+                             f"is unchanged") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Replaces ``path`` by ``tmp`` with renames, carrying ``checkpoints/`` over."""
+    if path.exists():
+        if (path / CHECKPOINTS).is_dir():
+            os.replace(path / CHECKPOINTS, tmp / CHECKPOINTS)
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            os.replace(old, path)  # put the previous model back
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+# --- load -------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ModelInfo:
+    """A model folder's validated config."""
+
+    path: Path
+    spectrogram_config: SpectrogramConfig
+    model_config: ModelConfig
+    raw: dict[str, Any]
+
+
+def read_model_info(path: str | os.PathLike) -> ModelInfo:
+    """Reads and validates ``config.json`` before anything is built or allocated."""
+    path = Path(path)
+    file = path / CONFIG
+    if not path.is_dir():
+        old = sorted(path.parent.glob(f".{path.name}.old-*"))
+        hint = f" (an interrupted save left the previous model at {old[-1]})" if old else ""
+        raise ModelFileError(f"{path}: no such model folder{hint}")
+    if not file.is_file():
+        raise ModelFileError(f"{file}: missing (not a model folder)")
+    if file.stat().st_size > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{file}: {file.stat().st_size} bytes is too large for a model config")
+    try:
+        raw = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"{file}: not valid JSON ({err})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ModelFileError(f"{file}: format is {raw.get('format') if isinstance(raw, dict) else None!r}, "
+                             f"expected {FORMAT!r}")
+    try:
+        spec = SpectrogramConfig.from_dict(raw.get("spectrogram_config"))
+        model = ModelConfig.from_dict(raw.get("model_config"))
+    except ConfigError as err:
+        raise ModelFileError(f"{file}: {err}") from None
+    if tuple(model.input_shape) != spec.shape:
+        raise ModelFileError(f"{file}: model input {model.input_shape} does not match the spectrogram "
+                             f"shape {spec.shape}")
+    files = raw.get("files")
+    if not isinstance(files, dict):
+        raise ModelFileError(f"{file}: no weight file hashes")
+    return ModelInfo(path, spec, model, raw)
+
+
+def _check_file(info: ModelInfo, part: str) -> Path:
+    name = WEIGHT_FILES[part]
+    file = info.path / name
+    if not file.is_file():
+        raise ModelFileError(f"{file}: missing")
+    expected = info.raw["files"].get(name)
+    if expected != sha256_file(file):
+        raise ModelFileError(f"{file}: content does not match the hash in {CONFIG} (truncated, swapped or "
+                             f"from another model)")
+    return file
+
+
+def _load_keras_weights(model, file: Path) -> None:
+    try:
+        model.load_weights(os.fspath(file))
+    except (ValueError, OSError, KeyError) as err:
+        raise ModelFileError(f"{file}: weights do not fit the config ({str(err).splitlines()[0][:200]})") from None
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """The parts of a saved model that were asked for (others are None)."""
+
+    info: ModelInfo
+    encoder: Any = None
+    decoder: Any = None
+    prior: Any = None
+
+    @property
+    def spectrogram_config(self) -> SpectrogramConfig:
+        return self.info.spectrogram_config
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.info.model_config
+
+    def history(self) -> list:
+        file = self.info.path / HISTORY
+        return json.loads(file.read_text()) if file.is_file() else []
+
+
+def load_model(path: str | os.PathLike, parts: Iterable[str] = ("encoder", "decoder", "prior")) -> LoadedModel:
+    """Rebuilds the requested parts from ``config.json`` and loads their weights.
+
+    Args:
+        path: A model folder.
+        parts: Any of ``encoder``, ``decoder``, ``prior``. Generating needs decoder + prior,
+            encoding only the encoder.
+
+    Raises:
+        ModelFileError: naming the file that is missing, corrupt or does not fit.
+    """
+    from .model import make_decoder, make_encoder, make_prior
+
+    parts = set(parts)
+    unknown = parts - set(WEIGHT_FILES)
+    if unknown:
+        raise ConfigError(f"unknown model parts {sorted(unknown)}; choose from {sorted(WEIGHT_FILES)}")
+    info = read_model_info(path)
+    files = {p: _check_file(info, p) for p in sorted(parts)}  # all checks before any building
+    cfg = info.model_config
+    loaded = LoadedModel(info)
+    if "prior" in parts:
+        loaded.prior = make_prior(cfg.latent_dim, cfg.num_modes)
+        load_prior_weights(loaded.prior, files["prior"])
+    if "encoder" in parts:
+        loaded.encoder = make_encoder(cfg)  # no prior needed to encode: no KL regulariser
+        _load_keras_weights(loaded.encoder, files["encoder"])
+    if "decoder" in parts:
+        loaded.decoder = make_decoder(cfg)
+        _load_keras_weights(loaded.decoder, files["decoder"])
+    return loaded

@@ -1,0 +1,347 @@
+"""Training, evaluation and the posterior-collapse diagnostics.
+
+``train`` runs Keras ``fit`` on a prepared dataset with: a checkpoint every epoch (model,
+optimizer and epoch counter, via ``tf.train.CheckpointManager``) and ``resume`` continuing at the
+next epoch; the best model by validation negative ELBO exported as a model folder; TensorBoard
+logs; the collapse diagnostics every epoch; a NaN guard; optional early stopping. It works inside
+any ``tf.distribute`` strategy scope. Seeded, and deterministic on CPU.
+
+Diagnostics (computed on validation data):
+
+* ``kl_per_dim``: Monte-Carlo KL of each posterior marginal q(z_i|x) against the prior's
+  marginal, a 1-D mixture (nats, averaged over examples).
+* ``active_units``: dimensions whose posterior mean varies across examples with variance > 0.01.
+* ``recon_gain``: MSE(x, mean training image) / MSE(x, reconstruction). A collapsed model, whose
+  reconstructions are all the dataset average, scores about 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from .config import ModelConfig
+from .dataset import MANIFEST, dataset_config, load_manifest, load_numpy, make_tf_dataset, split_shards
+from .errors import ConfigError, ModelFileError, VaeTfpError
+from .model import VAE, reconstruction_mean
+from .saving import CHECKPOINTS, HISTORY, save_model
+
+ACTIVE_UNIT_VARIANCE = 0.01
+COLLAPSE_ACTIVE_UNITS = 2
+COLLAPSE_RECON_GAIN = 1.2
+
+
+class TrainingError(VaeTfpError):
+    """Training stopped: NaN loss, or a state that cannot be resumed."""
+
+
+# --- diagnostics ------------------------------------------------------------------------------
+
+def mean_image(data_dir, split: str = "train") -> np.ndarray:
+    """The mean image of a split, float32 [H, W, 1], computed shard by shard."""
+    config = dataset_config(data_dir)
+    total, n = np.zeros(config.shape[:2], np.float64), 0
+    for f in split_shards(data_dir, split):
+        arr = np.load(f, mmap_mode="r")
+        total += arr.astype(np.float64).sum(axis=0)
+        n += len(arr)
+    return (total / max(n, 1)).astype(np.float32)[..., None]
+
+
+def posterior_stats(encoder, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and marginal standard deviations, NumPy [n, D] each."""
+    means, stds = [], []
+    for i in range(0, len(x), batch_size):
+        q = encoder(x[i:i + batch_size], training=False)
+        means.append(q.mean().numpy())
+        stds.append(np.sqrt(np.diagonal(q.covariance().numpy(), axis1=-2, axis2=-1)))
+    return np.concatenate(means), np.concatenate(stds)
+
+
+def kl_per_dimension(means: np.ndarray, stds: np.ndarray, prior, *, samples: int = 16, seed: int = 0) -> np.ndarray:
+    """KL(q(z_i|x) || p(z_i)) per latent dimension (nats, mean over examples; Monte Carlo).
+
+    Args:
+        means, stds: Posterior marginals [n, D].
+        prior: The mixture prior; its per-dimension marginal is a 1-D Gaussian mixture.
+    """
+    import tensorflow_probability as tfp
+
+    tfd = tfp.distributions
+    comp = prior.components_distribution
+    locs = tf.convert_to_tensor(comp.loc)  # [K, D]
+    scales = tf.convert_to_tensor(comp.scale.diag)  # [K, D]
+    k = locs.shape[0]
+    marginal = tfd.MixtureSameFamily(tfd.Categorical(logits=tf.zeros([tf.shape(locs)[1], k])),
+                                     tfd.Normal(tf.transpose(locs), tf.transpose(scales)))  # batch [D]
+    q = tfd.Normal(means.astype(np.float32), stds.astype(np.float32))  # batch [n, D]
+    z = q.sample(samples, seed=seed)  # [S, n, D]
+    kl = q.log_prob(z) - marginal.log_prob(z)
+    return tf.reduce_mean(kl, axis=[0, 1]).numpy()
+
+
+def diagnostics(encoder, decoder, prior, x: np.ndarray, train_mean: np.ndarray, *, batch_size: int = 32) -> dict:
+    """Collapse diagnostics on images ``x`` [n, H, W, 1]; see the module docstring."""
+    means, stds = posterior_stats(encoder, x, batch_size)
+    recons = np.concatenate([reconstruction_mean(decoder(means[i:i + batch_size], training=False)).numpy()
+                             for i in range(0, len(x), batch_size)])
+    mse_recon = float(np.mean((x - recons) ** 2))
+    mse_mean = float(np.mean((x - train_mean[None]) ** 2))
+    variance = means.var(axis=0)
+    return {
+        "active_units": int((variance > ACTIVE_UNIT_VARIANCE).sum()),
+        "latent_variance": variance.tolist(),
+        "kl_per_dim": kl_per_dimension(means, stds, prior).tolist(),
+        "recon_mse": mse_recon,
+        "mean_image_mse": mse_mean,
+        "recon_gain": mse_mean / max(mse_recon, 1e-12),
+    }
+
+
+def collapse_warning(diag: dict) -> str | None:
+    """A loud message when the diagnostics look like posterior collapse, else None."""
+    problems = []
+    if diag["active_units"] <= COLLAPSE_ACTIVE_UNITS:
+        problems.append(f"only {diag['active_units']} active latent units")
+    if diag["recon_gain"] < COLLAPSE_RECON_GAIN:
+        problems.append(f"recon_gain {diag['recon_gain']:.2f} < {COLLAPSE_RECON_GAIN} (reconstructions are "
+                        f"barely better than the dataset mean)")
+    return "POSTERIOR COLLAPSE? " + "; ".join(problems) if problems else None
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+def evaluate(encoder, decoder, prior, data_dir, split: str = "test", *, batch_size: int = 32,
+             kl_samples: int = 4, seed: int = 0) -> dict[str, Any]:
+    """Held-out metrics of a model on a dataset split.
+
+    Returns:
+        ``neg_elbo_nats`` (per example), ``bits_per_dim``, ``recon_nll_nats``, ``kl_nats``
+        (Monte Carlo with ``kl_samples`` samples, beta = 1, no free nats), ``active_units``,
+        ``latent_dim``, ``recon_gain``, ``recon_mse``, ``n_examples``, ``kl_per_dim``.
+    """
+    x = load_numpy(data_dir, split)
+    if not len(x):
+        raise VaeTfpError(f"{data_dir}: split {split!r} is empty")
+    tf.random.set_seed(seed)
+    recon_nll, kl = [], []
+    for i in range(0, len(x), batch_size):
+        batch = x[i:i + batch_size]
+        q = encoder(batch, training=False)
+        z = q.sample(kl_samples)  # [S, b, D]
+        kl.append(tf.reduce_mean(q.log_prob(z) - prior.log_prob(z), axis=0).numpy())
+        recon_nll.append(-decoder(z[0], training=False).log_prob(batch).numpy())
+    recon_nll, kl = float(np.concatenate(recon_nll).mean()), float(np.concatenate(kl).mean())
+    diag = diagnostics(encoder, decoder, prior, x, mean_image(data_dir, "train"), batch_size=batch_size)
+    dims = int(np.prod(x.shape[1:]))
+    neg_elbo = recon_nll + kl
+    return {
+        "split": split, "n_examples": int(len(x)), "latent_dim": len(diag["kl_per_dim"]),
+        "neg_elbo_nats": neg_elbo, "bits_per_dim": neg_elbo / (dims * math.log(2)),
+        "recon_nll_nats": recon_nll, "kl_nats": kl,
+        "active_units": diag["active_units"], "recon_gain": diag["recon_gain"], "recon_mse": diag["recon_mse"],
+        "kl_per_dim": diag["kl_per_dim"],
+    }
+
+
+def evaluate_saved(model_dir, data_dir, split: str = "test", **kwargs) -> dict[str, Any]:
+    """:func:`evaluate` for a saved model folder (checks that the dataset matches the model)."""
+    from .saving import load_model
+
+    model = load_model(model_dir)
+    if dataset_config(data_dir) != model.spectrogram_config:
+        raise ConfigError(f"{data_dir}: prepared with a different spectrogram config than {model_dir}")
+    return evaluate(model.encoder, model.decoder, model.prior, data_dir, split, **kwargs)
+
+
+# --- training ---------------------------------------------------------------------------------
+
+def manifest_hash(data_dir) -> str:
+    return hashlib.sha256((Path(data_dir) / MANIFEST).read_bytes()).hexdigest()
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """Diagnostics, history, checkpoint and best-model export at the end of every epoch.
+
+    Order matters for resume: history is written before the checkpoint, and on resume it is
+    cut back to the checkpoint's epoch, so a kill at any moment loses no completed epoch and
+    leaves no gap.
+    """
+
+    def __init__(self, *, vae, manager, epoch_var, history, model_dir, spec_config, data_hash, val_x,
+                 train_mean, log, writer, image_x):
+        super().__init__()
+        self.vae, self.manager, self.epoch_var, self.history = vae, manager, epoch_var, history
+        self.model_dir, self.spec_config, self.data_hash = model_dir, spec_config, data_hash
+        self.val_x, self.train_mean, self.log, self.writer, self.image_x = val_x, train_mean, log, writer, image_x
+        self.best = min((h.get("val_neg_elbo", math.inf) for h in history), default=math.inf)
+        self.t0 = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if not all(math.isfinite(float(v)) for v in logs.values()):
+            self.model.stop_training = True
+            raise TrainingError(f"loss became NaN/Inf in epoch {epoch + 1} ({logs}); the last good checkpoint "
+                                f"(epoch {int(self.epoch_var.numpy())}) and best model in {self.model_dir} are kept")
+        diag = diagnostics(self.vae.encoder, self.vae.decoder, self.vae.prior, self.val_x, self.train_mean)
+        record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self.t0, 2),
+                  **{k: float(v) for k, v in logs.items()},
+                  "learning_rate": float(keras.backend.get_value(self.vae.optimizer.learning_rate)),
+                  "active_units": diag["active_units"], "recon_gain": diag["recon_gain"],
+                  "recon_mse": diag["recon_mse"], "kl_per_dim": diag["kl_per_dim"]}
+        warning = collapse_warning(diag)
+        if warning and epoch + 1 >= 2:
+            self.log(f"WARNING epoch {epoch + 1}: {warning}")
+            warnings.warn(warning, stacklevel=2)
+        self.history.append(record)
+        ckpt_dir = Path(self.manager.directory)
+        _write_json(ckpt_dir / HISTORY, self.history)
+        self.epoch_var.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)
+        if self.writer is not None:
+            self._tensorboard(epoch + 1, record)
+        val = record.get("val_neg_elbo", record.get("neg_elbo"))
+        if val < self.best:
+            self.best = val
+            save_model(self.vae, self.model_dir, self.spec_config, history=self.history,
+                       manifest_hash=self.data_hash, training={"best_epoch": epoch + 1, "best_val_neg_elbo": val})
+
+    def _tensorboard(self, step, record):
+        with self.writer.as_default():
+            for key in ("active_units", "recon_gain", "learning_rate"):
+                tf.summary.scalar(f"diagnostics/{key}", record[key], step=step)
+            tf.summary.histogram("diagnostics/kl_per_dim", record["kl_per_dim"], step=step)
+            recon = reconstruction_mean(self.vae(self.image_x, training=False)).numpy()
+            pairs = np.concatenate([self.image_x, recon], axis=2)[:, ::-1]  # input | reconstruction, low freq down
+            tf.summary.image("reconstructions", pairs, step=step, max_outputs=len(pairs))
+        self.writer.flush()
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def train(
+    data_dir: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    config: ModelConfig,
+    *,
+    epochs: int,
+    batch_size: int = 16,
+    resume: bool = False,
+    seed: int = 0,
+    strategy: tf.distribute.Strategy | None = None,
+    early_stopping_patience: int | None = None,
+    steps_per_epoch: int | None = None,
+    val_examples: int = 64,
+    jit_compile: bool = False,
+    deterministic: bool = True,
+    tensorboard: bool = True,
+    verbose: int | str = "auto",
+    log: Callable[[str], None] = print,
+) -> list[dict]:
+    """Trains a VAE on a prepared dataset and exports the best model to ``model_dir``.
+
+    Args:
+        data_dir: A dataset from :func:`vae_tfp.prepare_dataset`; its spectrogram shape must
+            equal ``config.input_shape``.
+        model_dir: Output model folder (``saved_models/NAME``).
+        config: The architecture and loss settings.
+        epochs: Total epochs (with ``resume``: including those already done).
+        batch_size: Global batch size (split across replicas under a strategy).
+        resume: Continue from the last checkpoint in ``model_dir/checkpoints``.
+        seed: Seeds weights, shuffling and sampling.
+        strategy: A ``tf.distribute`` strategy; default the current one.
+        early_stopping_patience: Stop when validation neg-ELBO has not improved for this many epochs.
+        steps_per_epoch: Limit batches per epoch (default: the whole training split).
+        val_examples: Validation images used for the per-epoch diagnostics.
+        jit_compile: Compile the train step with XLA.
+        deterministic: Enable TensorFlow op determinism (reproducible on CPU).
+        tensorboard: Write TensorBoard logs to ``model_dir/checkpoints/logs``.
+        verbose: Keras progress bar setting.
+        log: Where messages go.
+
+    Returns:
+        The full per-epoch history (also in ``model_dir/history.json``).
+
+    Raises:
+        ConfigError: the dataset does not match the model.
+        TrainingError: NaN loss, or ``model_dir`` has a run and ``resume`` is false.
+    """
+    data_dir, model_dir = Path(data_dir), Path(model_dir)
+    spec = dataset_config(data_dir)
+    if tuple(config.input_shape) != spec.shape:
+        raise ConfigError(f"{data_dir}: images are {spec.shape} but model {config.name!r} expects "
+                          f"{tuple(config.input_shape)}; prepare the data with the matching --spec")
+    ckpt_dir = model_dir / CHECKPOINTS
+    if not resume and ckpt_dir.exists():
+        raise TrainingError(f"{model_dir}: already has a training run; use --resume to continue it or "
+                            f"choose another --model folder")
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        vae = VAE(config, seed=seed)
+        vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
+        vae(tf.zeros((1,) + spec.shape), training=False)
+        vae.optimizer.build(vae.trainable_variables)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    checkpoint = tf.train.Checkpoint(model=vae, optimizer=vae.optimizer, epoch=epoch_var)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    manager = tf.train.CheckpointManager(checkpoint, os.fspath(ckpt_dir), max_to_keep=2)
+    history: list[dict] = []
+    if resume and manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        done = int(epoch_var.numpy())
+        if (ckpt_dir / HISTORY).exists():
+            history = [h for h in json.loads((ckpt_dir / HISTORY).read_text()) if h["epoch"] <= done]
+        log(f"resuming {model_dir} after epoch {done}")
+    initial_epoch = int(epoch_var.numpy())
+    if initial_epoch >= epochs:
+        log(f"{model_dir}: already trained for {initial_epoch} epochs")
+        return history
+
+    n_train = load_manifest(data_dir)["splits"]["train"]["n_clips"]
+    # Seeded reshuffle every epoch (a resumed run restarts the seeded shuffle sequence).
+    train_ds = make_tf_dataset(data_dir, "train", batch_size=batch_size, seed=seed, drop_remainder=False)
+    val_ds = make_tf_dataset(data_dir, "val", batch_size=batch_size, shuffle=False)
+    val_x = load_numpy(data_dir, "val", limit=val_examples)
+    if not len(val_x):
+        val_x = load_numpy(data_dir, "train", limit=val_examples)
+    writer = tf.summary.create_file_writer(os.fspath(ckpt_dir / "logs" / "diagnostics")) if tensorboard else None
+    callbacks: list[keras.callbacks.Callback] = [
+        _EpochEnd(vae=vae, manager=manager, epoch_var=epoch_var, history=history, model_dir=model_dir,
+                  spec_config=spec, data_hash=manifest_hash(data_dir), val_x=val_x,
+                  train_mean=mean_image(data_dir), log=log, writer=writer, image_x=val_x[:4]),
+    ]
+    callbacks.insert(0, keras.callbacks.TerminateOnNaN())  # stop at the first NaN batch; _EpochEnd reports it
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(os.fspath(ckpt_dir / "logs"), write_graph=False,
+                                                     profile_batch=0))
+    if early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping("val_neg_elbo", patience=early_stopping_patience))
+    log(f"training {config.name!r} on {n_train} clips of {data_dir} for epochs {initial_epoch + 1}..{epochs}")
+    vae.fit(train_ds, validation_data=val_ds if load_manifest(data_dir)["splits"]["val"]["n_clips"] else None,
+            epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+            verbose=verbose)
+    if (model_dir / "config.json").exists():
+        _write_json(model_dir / HISTORY, history)
+    else:
+        raise ModelFileError(f"{model_dir}: no epoch completed with a finite validation loss; nothing saved")
+    return history
