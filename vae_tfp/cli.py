@@ -84,11 +84,76 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _print_result(result: dict) -> int:
+    for item in result.get("items", []):
+        for key in ("wav", "png"):
+            if key in item:
+                print(os.path.join(result["out"], item[key]))
+    print(f"results: {result.get('results_path', result.get('path', result.get('png')))}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .operations import op_generate
+
+    return _print_result(op_generate(args.model, args.out, n=args.n, seed=args.seed, component=args.component,
+                                     temperature=args.temperature, n_iter=args.iters))
+
+
+def cmd_reconstruct(args) -> int:
+    from .operations import op_reconstruct
+
+    return _print_result(op_reconstruct(args.model, args.files, args.out, max_clips=args.max_clips, n_iter=args.iters))
+
+
+def cmd_encode(args) -> int:
+    from .operations import op_encode
+
+    result = op_encode(args.model, args.sources, args.out, split=args.split)
+    print(f"latents: {result['path']} ({result['n']} clips x {result['latent_dim']} dims)")
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    from .operations import op_interpolate
+
+    result = op_interpolate(args.model, args.a, args.b, args.out, steps=args.steps, spherical=args.spherical,
+                            n_iter=args.iters)
+    print(f"distance to A grows on {result['monotone_fraction']:.0%} of the steps")
+    return _print_result(result)
+
+
+def cmd_arithmetic(args) -> int:
+    from .operations import op_arithmetic
+
+    return _print_result(op_arithmetic(args.model, args.clips, args.out, weights=args.weights, data=args.data,
+                                       add=args.add, subtract=args.subtract, amount=args.amount, n_iter=args.iters))
+
+
+def cmd_project(args) -> int:
+    from .operations import op_project
+
+    result = op_project(args.model, args.data, args.out, method=args.method, split=args.split)
+    print(f"map: {result['png']}\npoints: {result['csv']}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    pair = tuple(args.interpolate) if args.interpolate else None
+    index = write_report(args.model, args.out, files=args.files, interpolate=pair, n_samples=args.n, seed=args.seed)
+    print(f"report: {index}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .pipeline import run_demo
 
-    result = run_demo(args.out, data_dir=args.data, spec=args.spec, workers=args.workers)
+    result = run_demo(args.out, data_dir=args.data, spec=args.spec, preset=args.preset, epochs=args.epochs,
+                      workers=args.workers)
     print(json.dumps(result, indent=1))
+    print(f"report: {result['report']}")
     return 0
 
 
@@ -153,10 +218,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-dim", action="store_true", help="include KL per latent dimension")
     p.set_defaults(func=cmd_evaluate)
 
+    def model_ops(p):
+        p.add_argument("--out", required=True, type=Path, help="output folder")
+        p.add_argument("--iters", type=int, default=32, help="Griffin-Lim iterations")
+
+    p = sub.add_parser("generate", help="sample the prior, decode, write WAVs and PNGs")
+    p.add_argument("model", type=Path)
+    p.add_argument("-n", type=int, default=8)
+    p.add_argument("--component", type=int, default=None, help="sample one mixture component")
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the component std")
+    p.add_argument("--seed", type=int, default=0)
+    model_ops(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("reconstruct", help="audio files → encode → decode → audio, beside the round trip")
+    p.add_argument("model", type=Path)
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--max-clips", type=int, default=4)
+    model_ops(p)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("encode", help="posterior means and scales of files or datasets → .npz")
+    p.add_argument("model", type=Path)
+    p.add_argument("sources", nargs="+", type=Path, help="audio files or prepared dataset folders")
+    p.add_argument("--out", required=True, type=Path, help="latents.npz")
+    p.add_argument("--split", default=None)
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("interpolate", help="decode a path between two clips (FILE or DATASET:INDEX)")
+    p.add_argument("model", type=Path)
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--spherical", action="store_true")
+    model_ops(p)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("arithmetic", help="weighted averages of clips' latents, and label vectors")
+    p.add_argument("model", type=Path)
+    p.add_argument("clips", nargs="+", help="FILE or DATASET:INDEX")
+    p.add_argument("--weights", type=float, nargs="*", default=None)
+    p.add_argument("--data", type=Path, default=None, help="dataset for label vectors")
+    p.add_argument("--add", default=None, help="label whose mean latent is added")
+    p.add_argument("--subtract", default=None, help="label whose mean latent is subtracted")
+    p.add_argument("--amount", type=float, default=1.0)
+    model_ops(p)
+    p.set_defaults(func=cmd_arithmetic)
+
+    p = sub.add_parser("project", help="2-D map of a dataset's latents coloured by label (PNG + CSV)")
+    p.add_argument("model", type=Path)
+    p.add_argument("data", type=Path)
+    p.add_argument("--method", choices=("umap", "pca"), default="umap")
+    p.add_argument("--split", default=None)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("report", help="a self-contained HTML page of a model's samples and reconstructions")
+    p.add_argument("model", type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--files", nargs="*", type=Path, default=[], help="audio files to reconstruct")
+    p.add_argument("--interpolate", nargs=2, default=None, metavar=("A", "B"))
+    p.add_argument("-n", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("demo", help="the main job on the embedded dataset")
     p.add_argument("--out", type=Path, default=Path("outputs/demo"))
     p.add_argument("--data", type=Path, default=Path("data"))
-    spec_option(p)
+    spec_option(p, "small")
+    p.add_argument("--preset", default="small", help="model preset to train")
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.set_defaults(func=cmd_demo)
     return parser

@@ -316,15 +316,20 @@ def _seed_preset() -> ModelConfig:
 
 
 def _default_preset() -> ModelConfig:
-    """512x512 at a fraction of the seed's cost: strided convs down to 4x4, a lean upsampling decoder."""
+    """512x512 at a fraction of the seed's cost: strided convs down to 4x4, a lean upsampling decoder.
+
+    No batch norm: with few steps per epoch its moving statistics lag the batch statistics and
+    held-out reconstructions were no better than the dataset mean (measured on ``small``:
+    validation recon_gain 1.07 at epoch 4 with batch norm, 2.15 at epoch 17 without).
+    """
     return ModelConfig(
         name="default", input_shape=(512, 512, 1), latent_dim=32, num_modes=10,
-        encoder=((16, 4, 2, False, False), (32, 4, 2, True, False), (64, 4, 2, True, False),
-                 (64, 4, 2, True, False), (128, 4, 2, True, False), (128, 4, 2, True, False),
-                 (256, 4, 2, True, False)),
+        encoder=((16, 4, 2, False, False), (32, 4, 2, False, False), (64, 4, 2, False, False),
+                 (64, 4, 2, False, False), (128, 4, 2, False, False), (128, 4, 2, False, False),
+                 (256, 4, 2, False, False)),
         decoder_shape=(4, 4, 256),
-        decoder=((128, 3, 2, True), (128, 3, 2, True), (64, 3, 2, True), (64, 3, 2, True),
-                 (32, 3, 2, True), (16, 3, 2, False), (8, 3, 2, False)),
+        decoder=((128, 3, 2, False), (128, 3, 2, False), (64, 3, 2, False), (64, 3, 2, False),
+                 (32, 3, 2, False), (16, 3, 2, False), (8, 3, 2, False)),
         likelihood="laplace", kl_warmup_steps=500, learning_rate=1e-3)
 
 
@@ -332,10 +337,10 @@ def _small_preset() -> ModelConfig:
     """128x128 (spectrogram preset ``small``): quick CPU runs."""
     return ModelConfig(
         name="small", input_shape=(128, 128, 1), latent_dim=16, num_modes=8,
-        encoder=((16, 4, 2, False, False), (32, 4, 2, True, False), (64, 4, 2, True, False),
-                 (64, 4, 2, True, False), (128, 4, 2, True, False)),
+        encoder=((16, 4, 2, False, False), (32, 4, 2, False, False), (64, 4, 2, False, False),
+                 (64, 4, 2, False, False), (128, 4, 2, False, False)),
         decoder_shape=(4, 4, 128),
-        decoder=((128, 3, 2, True), (64, 3, 2, True), (32, 3, 2, True), (16, 3, 2, False), (8, 3, 2, False)),
+        decoder=((128, 3, 2, False), (64, 3, 2, False), (32, 3, 2, False), (16, 3, 2, False), (8, 3, 2, False)),
         likelihood="laplace", kl_warmup_steps=300, learning_rate=1e-3)
 
 
@@ -343,9 +348,9 @@ def _tiny_preset() -> ModelConfig:
     """64x64 (spectrogram preset ``tiny``): unit tests and notebook smoke runs."""
     return ModelConfig(
         name="tiny", input_shape=(64, 64, 1), latent_dim=4, num_modes=3,
-        encoder=((8, 4, 2, False, False), (16, 4, 2, True, False), (16, 4, 2, True, False)),
+        encoder=((8, 4, 2, False, False), (16, 4, 2, False, False), (16, 4, 2, False, False)),
         decoder_shape=(8, 8, 16),
-        decoder=((16, 3, 2, True), (8, 3, 2, False), (8, 3, 2, False)),
+        decoder=((16, 3, 2, False), (8, 3, 2, False), (8, 3, 2, False)),
         likelihood="laplace", kl_warmup_steps=10, learning_rate=2e-3)
 
 

@@ -1,0 +1,96 @@
+"""Using a trained model: encode, decode, sample the prior, reconstruct audio files.
+
+All functions take a :class:`~vae_tfp.saving.LoadedModel` (or anything with ``encoder``,
+``decoder``, ``prior`` and ``spectrogram_config``) and work in batches. Images are float32
+[n, n_bins, n_frames, 1] in [0, 1]; latents are float32 [n, latent_dim].
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from .audio import iter_clips
+from .errors import ConfigError
+from .model import reconstruction_mean
+from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, griffin_lim_tf, spectrogram
+
+
+def encode(model, images: np.ndarray, *, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and marginal standard deviations of images, NumPy [n, D] each."""
+    from .training import posterior_stats
+
+    if model.encoder is None:
+        raise ConfigError("this model was loaded without its encoder (load it with parts including 'encoder')")
+    return posterior_stats(model.encoder, np.asarray(images, np.float32), batch_size)
+
+
+def decode(model, z: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
+    """Latents [n, D] → mean images [n, H, W, 1] in [0, 1]."""
+    z = np.asarray(z, np.float32)
+    if z.ndim != 2 or z.shape[1] != model.config.latent_dim:
+        raise ConfigError(f"latents of shape {z.shape} do not match latent_dim={model.config.latent_dim}")
+    return np.concatenate([reconstruction_mean(model.decoder(z[i:i + batch_size], training=False)).numpy()
+                           for i in range(0, len(z), batch_size)]) if len(z) else \
+        np.zeros((0,) + model.spectrogram_config.shape, np.float32)
+
+
+def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
+                 temperature: float = 1.0) -> np.ndarray:
+    """Draws ``n`` latents from the prior, [n, D].
+
+    Args:
+        component: Sample only this mixture component (0-based).
+        temperature: Scales each component's standard deviation (< 1: closer to the means).
+    """
+    import tensorflow_probability as tfp
+
+    tfd = tfp.distributions
+    k = model.config.num_modes
+    if component is not None and not 0 <= component < k:
+        raise ConfigError(f"component={component} must be in [0, {k - 1}]")
+    if temperature <= 0:
+        raise ConfigError(f"temperature={temperature} must be positive")
+    comp = model.prior.components_distribution
+    locs = tf.convert_to_tensor(comp.loc)
+    scales = tf.convert_to_tensor(comp.scale.diag) * temperature
+    rng = np.random.default_rng(seed)
+    which = np.full(n, component) if component is not None else rng.integers(0, k, n)
+    eps = rng.standard_normal((n, model.config.latent_dim)).astype(np.float32)
+    del tfd
+    return (tf.gather(locs, which).numpy() + eps * tf.gather(scales, which).numpy()).astype(np.float32)
+
+
+def to_audio(model, images: np.ndarray, *, n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, seed: int = 0) -> np.ndarray:
+    """Images → audio [n, clip_samples] with the batched TF Griffin-Lim."""
+    if not len(images):
+        return np.zeros((0, model.spectrogram_config.clip_samples), np.float32)
+    return griffin_lim_tf(images, model.spectrogram_config, n_iter=n_iter, seed=seed)
+
+
+def generate(model, n: int, *, seed: int = 0, component: int | None = None, temperature: float = 1.0,
+             n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Samples the prior, decodes (mean) and inverts: returns ``(z, images, audio)``."""
+    z = sample_prior(model, n, seed=seed, component=component, temperature=temperature)
+    images = decode(model, z)
+    return z, images, to_audio(model, images, n_iter=n_iter, seed=seed)
+
+
+def file_clips(model, path: str | os.PathLike, *, max_clips: int | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """A file's consecutive clips: ``(audio [n, samples], images [n, H, W, 1], offsets)``."""
+    config = model.spectrogram_config
+    clips = []
+    for clip in iter_clips(path, config):
+        clips.append(clip)
+        if max_clips is not None and len(clips) >= max_clips:
+            break
+    audio = np.stack([c.audio for c in clips])
+    return audio, spectrogram(audio, config), [c.offset for c in clips]
+
+
+def reconstruct(model, images: np.ndarray) -> np.ndarray:
+    """Encode (posterior mean) then decode (mean): images → reconstructed images."""
+    means, _ = encode(model, images)
+    return decode(model, means)
