@@ -109,3 +109,19 @@ def test_model_config_json_round_trip():
 
     for cfg in MODEL_PRESETS.values():
         assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_kl_is_counted_once():
+    """tfp.layers' activity regulariser sees both outputs of DistributionLambda (the distribution
+    and its sample) and would add the KL twice (tensorflow/probability#599, #1215)."""
+    vae = VAE(model_preset("tiny"))
+    x = np.random.default_rng(0).uniform(0, 1, (8, 64, 64, 1)).astype(np.float32)
+
+    @tf.function
+    def step(b):
+        q = vae.encoder(b, training=True)
+        z = tf.convert_to_tensor(q)
+        return tf.add_n(vae.encoder.losses), tf.reduce_mean(q.log_prob(z) - vae.prior.log_prob(z))
+
+    added, explicit = step(x)
+    np.testing.assert_allclose(added.numpy(), explicit.numpy(), rtol=1e-5)

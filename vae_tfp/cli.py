@@ -69,7 +69,7 @@ def cmd_train(args) -> int:
     t0 = time.perf_counter()
     history = train(args.data, args.model, config, epochs=args.epochs, batch_size=args.batch_size, resume=args.resume,
                     seed=args.seed, early_stopping_patience=args.early_stopping, steps_per_epoch=args.steps_per_epoch,
-                    jit_compile=args.jit, verbose=2 if args.quiet else "auto")
+                    jit_compile=args.jit, mixed_precision=args.mixed_precision, verbose=2 if args.quiet else "auto")
     print(f"model: {args.model} ({len(history)} epochs, {time.perf_counter() - t0:.0f} s this run)")
     return 0
 
@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stopping", type=int, default=None, help="patience in epochs")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    p.add_argument("--mixed-precision", default=None, choices=("mixed_float16", "mixed_bfloat16"),
+                   help="half-precision convolutions (GPU); distributions and loss stay float32")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     p.set_defaults(func=cmd_train)
 

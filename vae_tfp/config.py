@@ -194,7 +194,7 @@ class ModelConfig:
     encoder: tuple = ()
     decoder_shape: tuple = (4, 4, 256)
     decoder: tuple = ()
-    likelihood: str = "laplace"
+    likelihood: str = "bernoulli"
     beta: float = 1.0
     kl_warmup_steps: int = 0
     free_nats: float = 0.0
@@ -330,7 +330,7 @@ def _default_preset() -> ModelConfig:
         decoder_shape=(4, 4, 256),
         decoder=((128, 3, 2, False), (128, 3, 2, False), (64, 3, 2, False), (64, 3, 2, False),
                  (32, 3, 2, False), (16, 3, 2, False), (8, 3, 2, False)),
-        likelihood="laplace", kl_warmup_steps=500, learning_rate=1e-3)
+        likelihood="bernoulli", kl_warmup_steps=500, learning_rate=1e-3)
 
 
 def _small_preset() -> ModelConfig:
@@ -341,7 +341,7 @@ def _small_preset() -> ModelConfig:
                  (64, 4, 2, False, False), (128, 4, 2, False, False)),
         decoder_shape=(4, 4, 128),
         decoder=((128, 3, 2, False), (64, 3, 2, False), (32, 3, 2, False), (16, 3, 2, False), (8, 3, 2, False)),
-        likelihood="laplace", kl_warmup_steps=300, learning_rate=1e-3)
+        likelihood="bernoulli", kl_warmup_steps=300, learning_rate=1e-3)
 
 
 def _tiny_preset() -> ModelConfig:
@@ -351,7 +351,7 @@ def _tiny_preset() -> ModelConfig:
         encoder=((8, 4, 2, False, False), (16, 4, 2, False, False), (16, 4, 2, False, False)),
         decoder_shape=(8, 8, 16),
         decoder=((16, 3, 2, False), (8, 3, 2, False), (8, 3, 2, False)),
-        likelihood="laplace", kl_warmup_steps=10, learning_rate=2e-3)
+        likelihood="bernoulli", kl_warmup_steps=10, learning_rate=2e-3)
 
 
 MODEL_PRESETS: dict[str, ModelConfig] = {

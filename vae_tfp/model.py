@@ -91,8 +91,13 @@ class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
         self.free_nats = float(free_nats)
 
     def __call__(self, posterior):
-        # In functional models Keras hands over the sampled tensor; TFP attaches the distribution.
-        posterior = getattr(posterior, "_tfp_distribution", posterior)
+        # DistributionLambda hands Keras two outputs, the distribution and its sampled tensor, and
+        # Keras applies the activity regulariser to each: TFP's own regulariser counts the KL twice
+        # (tensorflow/probability#599, #1215). Count the distribution; its tensor twin adds 0.
+        if not isinstance(posterior, tfd.Distribution):
+            if getattr(posterior, "_keras_history", None) is None:
+                return tf.constant(0.0)
+            posterior = posterior._tfp_distribution  # symbolic build of a functional model
         z = tf.convert_to_tensor(posterior)  # the reparameterised sample the decoder sees
         kl = posterior.log_prob(z) - self.distribution_b().log_prob(z)
         if self.free_nats > 0:
@@ -102,12 +107,16 @@ class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
 
 # --- encoder / decoder ------------------------------------------------------------------------
 
-def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None) -> keras.Model:
+def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
+                 noise: tf.random.Generator | None = None) -> keras.Model:
     """Conv stack → Dense → ``MultivariateNormalTriL`` posterior q(z|x).
 
     Args:
         config: Architecture.
         prior: When given, the posterior layer adds the KL to it as an activity regulariser.
+        noise: Draws the posterior sample's stateless seeds. Created in a ``tf.distribute``
+            scope, each replica gets its own stream (a plain op seed would give every replica the
+            same noise); it is checkpointed, so a resumed run continues the stream.
 
     Returns:
         A functional model: float32 [batch, H, W, 1] in [0, 1] → a distribution with
@@ -125,7 +134,10 @@ def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None) -> 
     d = config.latent_dim
     x = keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(d), name="enc_params", dtype="float32")(x)
     regularizer = MixtureKLRegularizer(prior, free_nats=config.free_nats) if prior is not None else None
-    z = tfpl.MultivariateNormalTriL(d, activity_regularizer=regularizer, name="posterior", dtype="float32")(x)
+    sample = tfd.Distribution.sample if noise is None else (
+        lambda q: q.sample(seed=tf.cast(noise.make_seeds(1)[:, 0], tf.int32)))
+    z = tfpl.MultivariateNormalTriL(d, convert_to_tensor_fn=sample, activity_regularizer=regularizer,
+                                    name="posterior", dtype="float32")(x)
     return keras.Model(inputs, z, name="encoder")
 
 
@@ -188,7 +200,8 @@ class VAE(keras.Model):
         super().__init__(name="vae", **kwargs)
         self.config = config
         self.prior = make_prior(config.latent_dim, config.num_modes, init_scale=config.prior_init_scale, seed=seed)
-        self.encoder = make_encoder(config, self.prior)
+        self.noise = tf.random.Generator.from_seed(seed)
+        self.encoder = make_encoder(config, self.prior, self.noise)
         self.decoder = make_decoder(config)
         self._prior_vars = list(self.prior.trainable_variables)  # tracked for the optimizer
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "recon", "kl", "neg_elbo")}
@@ -224,12 +237,17 @@ class VAE(keras.Model):
     def train_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
         beta = self.beta_at(self.optimizer.iterations)
+        loss_scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             recon, kl = self._terms(x, training=True)
             loss = recon + beta * kl
             # Under a distribution strategy each replica's gradient is summed: scale to the global mean.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            if loss_scaled:  # mixed_float16: keep small gradients from underflowing
+                scaled = self.optimizer.get_scaled_loss(scaled)
         grads = tape.gradient(scaled, self.trainable_variables)
+        if loss_scaled:
+            grads = self.optimizer.get_unscaled_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         return self._update(loss, recon, kl, beta)
 

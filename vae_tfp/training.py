@@ -21,6 +21,8 @@ import hashlib
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -250,6 +252,7 @@ def train(
     steps_per_epoch: int | None = None,
     val_examples: int = 64,
     jit_compile: bool = False,
+    mixed_precision: str | None = None,
     deterministic: bool = True,
     tensorboard: bool = True,
     verbose: int | str = "auto",
@@ -271,6 +274,8 @@ def train(
         steps_per_epoch: Limit batches per epoch (default: the whole training split).
         val_examples: Validation images used for the per-epoch diagnostics.
         jit_compile: Compile the train step with XLA.
+        mixed_precision: ``"mixed_float16"`` (GPUs) or ``"mixed_bfloat16"`` (TPUs, recent CPUs/GPUs):
+            convolutions in half precision; the distribution layers and the loss stay float32.
         deterministic: Enable TensorFlow op determinism (reproducible on CPU).
         tensorboard: Write TensorBoard logs to ``model_dir/checkpoints/logs``.
         verbose: Keras progress bar setting.
@@ -296,6 +301,13 @@ def train(
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = strategy or tf.distribute.get_strategy()
+    if not is_chief(strategy):
+        # Multi-worker: every worker takes part in saving, but only the chief writes the real folder.
+        model_dir = Path(tempfile.mkdtemp(prefix=f"{model_dir.name}.worker-"))
+        ckpt_dir = model_dir / CHECKPOINTS
+    if mixed_precision not in (None, "float32", "mixed_float16", "mixed_bfloat16"):
+        raise ConfigError(f"mixed_precision={mixed_precision!r} must be mixed_float16, mixed_bfloat16 or None")
+    keras.mixed_precision.set_global_policy(mixed_precision or "float32")
     with strategy.scope():
         vae = VAE(config, seed=seed)
         vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
@@ -340,8 +352,22 @@ def train(
     vae.fit(train_ds, validation_data=val_ds if load_manifest(data_dir)["splits"]["val"]["n_clips"] else None,
             epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
             verbose=verbose)
+    keras.mixed_precision.set_global_policy("float32")
+    if not is_chief(strategy):
+        shutil.rmtree(model_dir, ignore_errors=True)
+        return history
     if (model_dir / "config.json").exists():
         _write_json(model_dir / HISTORY, history)
     else:
         raise ModelFileError(f"{model_dir}: no epoch completed with a finite validation loss; nothing saved")
     return history
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)

@@ -1,0 +1,48 @@
+"""End-to-end generation latency: z → decoder → Griffin-Lim → WAV bytes, one clip and a batch.
+
+    python benchmarks/generation_latency.py --model saved_models/demo
+"""
+
+import argparse
+import io
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import emit, machine  # noqa: E402
+
+
+def main():
+    import soundfile as sf
+
+    from vae_tfp.generate import generate
+    from vae_tfp.saving import load_model
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="saved_models/demo")
+    ap.add_argument("--iters", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    model = load_model(args.model, parts=("decoder", "prior"))
+    sr = model.spectrogram_config.sample_rate
+    out = {"benchmark": "generation_latency", "machine": machine(), "model": args.model,
+           "image": list(model.spectrogram_config.shape), "griffin_lim_iters": args.iters, "results": {}}
+    for n in (1, 16):
+        generate(model, n, n_iter=args.iters)  # trace (not timed)
+        times = []
+        for r in range(args.repeats):
+            t0 = time.perf_counter()
+            _, _, audio = generate(model, n, seed=r, n_iter=args.iters)
+            for a in audio:
+                sf.write(io.BytesIO(), a, sr, format="WAV", subtype="PCM_16")
+            times.append(time.perf_counter() - t0)
+        out["results"][f"batch_{n}"] = {"seconds": round(float(np.median(times)), 3),
+                                        "seconds_per_clip": round(float(np.median(times)) / n, 3)}
+    emit("generation_latency", out)
+
+
+if __name__ == "__main__":
+    main()

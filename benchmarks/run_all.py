@@ -1,0 +1,24 @@
+"""`make bench`: runs every benchmark in turn; each prints one JSON object and writes it to
+benchmarks/results/. Needs the embedded data (made on first use) and, for generation latency and
+sample quality, the committed saved_models/demo."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BENCHES = [
+    ["train_throughput.py", "--presets", "seed", "default", "small"],
+    ["train_throughput.py", "--presets", "default", "--jit", "--name", "train_throughput_jit"],
+    ["prepare_throughput.py", "--spec", "default"],
+    ["inversion.py", "--spec", "default", "--clips", "32", "--all"],
+    ["generation_latency.py", "--model", "saved_models/demo"],
+    ["sample_quality.py", "--model", "saved_models/demo", "--data", "data/notes"],
+]
+
+if __name__ == "__main__":
+    failed = 0
+    for args in BENCHES:
+        print(f"== {' '.join(args)}", flush=True)
+        failed += subprocess.run([sys.executable, str(HERE / args[0]), *args[1:]]).returncode != 0
+    sys.exit(1 if failed else 0)

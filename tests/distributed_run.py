@@ -1,0 +1,40 @@
+"""Helper process for test_distribute.py: trains the tiny preset under one strategy and prints
+the per-epoch losses and a deterministic held-out loss as JSON on the last line.
+
+    python distributed_run.py single|mirrored|multiworker DATA MODEL_DIR
+(multiworker reads TF_CONFIG from the environment.)
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def main():
+    mode, data, model_dir = sys.argv[1:4]
+    import tensorflow as tf
+
+    if mode == "mirrored":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    elif mode == "multiworker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        strategy = tf.distribute.get_strategy()
+
+    from vae_tfp.config import model_preset
+    from vae_tfp.training import train
+
+    # Deterministic ops are not implemented for every collective; the comparison is statistical.
+    history = train(data, model_dir, model_preset("tiny").replace(kl_warmup_steps=0), epochs=2, batch_size=8,
+                    strategy=strategy, verbose=0, tensorboard=False, deterministic=False, log=lambda _: None)
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync,
+                      "loss": [h["loss"] for h in history], "recon": [h["recon"] for h in history],
+                      "kl": [h["kl"] for h in history], "val_neg_elbo": [h["val_neg_elbo"] for h in history]}))
+
+
+if __name__ == "__main__":
+    main()
