@@ -110,3 +110,15 @@ def test_missing_shard_is_named(audio_folder, tmp_path, tiny):
     (tmp_path / "ds" / "train-00000.npy").unlink()
     with pytest.raises(DatasetError, match="train-00000.npy"):
         load_numpy(tmp_path / "ds", "train")
+
+
+def test_non_utf8_file_names_survive_the_manifest(tmp_path, tiny):
+    import os
+
+    import soundfile as sf
+
+    src = tmp_path / "src"
+    src.mkdir()
+    sf.write(os.fsencode(src / os.fsdecode(b"x_\xff.wav")), harmonic(0.6, 8000), 8000)
+    m = prepare_dataset([src], tmp_path / "ds", tiny, progress=False)
+    assert load_manifest(tmp_path / "ds")["clips"][0]["source"] == m["clips"][0]["source"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -66,16 +67,22 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
 
 
 def _open(path: str) -> sf.SoundFile:
-    if os.path.isdir(path):
-        raise AudioError(f"{path}: is a directory, not an audio file")
     try:
-        f = sf.SoundFile(path)
-    except OSError as err:  # missing file, permissions, symlink loop (soundfile raises subclasses)
-        reason = getattr(err, "strerror", None) or str(err).split(":")[-1].strip() or type(err).__name__
-        if isinstance(err, sf.LibsndfileError):
-            reason = err.error_string
-        raise AudioError(f"{path}: cannot decode audio ({reason})") from None
-    except (RuntimeError, ValueError, TypeError) as err:
+        mode = os.stat(path).st_mode  # the OS's own reason: missing, permission, symlink loop
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise AudioError(f"{path}: cannot open ({err.strerror or type(err).__name__})") from None
+    if stat.S_ISDIR(mode):
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"{path}: is empty (0 bytes)")
+    try:
+        # bytes: soundfile encodes str paths strictly, which fails on non-UTF-8 file names
+        f = sf.SoundFile(os.fsencode(path))
+    except sf.LibsndfileError as err:
+        raise AudioError(f"{path}: cannot decode audio ({err.error_string.rstrip('.')})") from None
+    except (OSError, RuntimeError, ValueError, TypeError) as err:
         raise AudioError(f"{path}: cannot decode audio ({err})") from None
     if f.frames <= 0:
         f.close()

@@ -175,7 +175,7 @@ def prepare_dataset(
     entries = _discover(sources)
     if not entries:
         raise DatasetError(f"no audio files found in {[os.fspath(s) for s in sources]}")
-    splits = assign_splits([e["source"] for e in entries], split_fractions, seed)
+    splits = assign_splits([e["key"] for e in entries], split_fractions, seed)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
@@ -195,14 +195,15 @@ def prepare_dataset(
                     skipped.append({"path": entry["source"], "reason": result["error"]})
                     log(f"skipped {result['error']}")
                     continue
-                images = np.fromfile(job[1], dtype=np.float16).reshape((-1,) + image_shape)
-                split = splits[entry["source"]]
-                for offset, image in zip(result["offsets"], images):
-                    shard, row = writers[split].add(image)
-                    clips.append({"index": len(clips), "split": split, "shard": shard, "row": row,
-                                  "source": entry["source"], "offset": round(offset, 6),
-                                  "label": entry["label"], "meta": entry["meta"]})
-                del images
+                split = splits[entry["key"]]
+                image_bytes = 2 * config.n_bins * config.n_frames
+                with open(job[1], "rb") as part:  # one image at a time: memory stays bounded
+                    for offset in result["offsets"]:
+                        image = np.frombuffer(part.read(image_bytes), np.float16).reshape(image_shape)
+                        shard, row = writers[split].add(image)
+                        clips.append({"index": len(clips), "split": split, "shard": shard, "row": row,
+                                      "source": entry["source"], "offset": round(offset, 6),
+                                      "label": entry["label"], "meta": entry["meta"]})
                 os.remove(job[1])
         for w in writers.values():
             w.flush()
@@ -244,8 +245,9 @@ def _discover(sources: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
         meta = _read_sidecar(root) if src.is_dir() else {}
         for path in find_audio_files(src):
             rel = path.relative_to(root).as_posix()
-            entries.append({"path": path, "source": os.fspath(path), "label": label_for(path, root),
-                            "meta": meta.get(rel, {})})
+            # The split key is the path under the source folder: independent of where the data lives.
+            entries.append({"path": path, "source": os.fspath(path), "key": f"{root.name}/{rel}",
+                            "label": label_for(path, root), "meta": meta.get(rel, {})})
     return entries
 
 
@@ -278,7 +280,7 @@ class _pool:
 
 def _write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
 
 

@@ -45,7 +45,7 @@ class _Writer:
 
     def finish(self, **summary) -> dict:
         result = {**summary, "items": self.items, "out": os.fspath(self.out)}
-        (self.out / "results.json").write_text(json.dumps(result, indent=1, ensure_ascii=False, default=float))
+        (self.out / "results.json").write_text(json.dumps(result, indent=1, default=float))
         result["results_path"] = os.fspath(self.out / "results.json")
         return result
 

@@ -62,7 +62,7 @@ def roundtrip_files(
                    "seconds_per_clip": float(np.mean(seconds)), "griffin_lim_iters": n_iter}
     metrics_path = out / "metrics.json"
     metrics_path.write_text(json.dumps({"spectrogram_config": config.to_dict(), "summary": summary,
-                                        "files": per_file, "skipped": skipped}, indent=1, ensure_ascii=False))
+                                        "files": per_file, "skipped": skipped}, indent=1))
     return {"files": per_file, "skipped": skipped, "summary": summary, "metrics_path": os.fspath(metrics_path)}
 
 
