@@ -128,3 +128,26 @@ def test_failed_save_leaves_previous_model_intact(trained_tiny, tmp_path, monkey
     assert (tmp_path / "m" / "decoder.weights.h5").read_bytes() == before
     assert load_model(tmp_path / "m").decoder is not None
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("stage", ["checkpoints_moved", "old_renamed", "partial_temp"])
+def test_a_save_killed_at_any_stage_is_recovered(trained_tiny, tmp_path, stage):
+    """Reproduce each on-disk state a SIGKILL inside save_model can leave, then load."""
+    from vae_tfp.saving import recover_interrupted_save
+
+    model = tmp_path / "m"
+    shutil.copytree(trained_tiny, model)
+    n_ckpt = len(list((model / "checkpoints").iterdir()))
+    tmp = tmp_path / ".m.saving-abc"
+    if stage == "partial_temp":
+        tmp.mkdir()
+        (tmp / "encoder.weights.h5").write_bytes(b"half")
+    else:
+        shutil.copytree(trained_tiny, tmp, ignore=shutil.ignore_patterns("checkpoints"))
+        shutil.move(model / "checkpoints", tmp / "checkpoints")
+        if stage == "old_renamed":
+            model.rename(tmp_path / ".m.old-123")
+    recover_interrupted_save(model)
+    assert load_model(model).decoder is not None
+    assert len(list((model / "checkpoints").iterdir())) == n_ckpt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]

@@ -105,6 +105,7 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        recover_interrupted_save(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
     except OSError as err:
         raise ModelFileError(f"{path}: cannot write model ({err.strerror or err})") from None
@@ -134,10 +135,37 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
     return path
 
 
+def recover_interrupted_save(path: str | os.PathLike) -> None:
+    """Finishes or discards a save that was killed midway, so no state is lost.
+
+    A temporary folder whose ``config.json`` exists is complete (it is written last): the swap is
+    rolled forward. Incomplete temporary folders are removed. If only the previous model's
+    ``.old`` folder is left, it is put back.
+    """
+    path = Path(path)
+    temps = sorted(path.parent.glob(f".{path.name}.saving-*"), key=lambda d: d.stat().st_mtime)
+    complete = [d for d in temps if (d / CONFIG).is_file()]
+    for d in temps:
+        if d not in complete[-1:]:
+            if (d / CHECKPOINTS).is_dir() and not (path / CHECKPOINTS).is_dir() and not complete:
+                path.mkdir(parents=True, exist_ok=True)
+                os.replace(d / CHECKPOINTS, path / CHECKPOINTS)
+            shutil.rmtree(d, ignore_errors=True)
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda d: d.stat().st_mtime)
+    if complete:
+        _swap_in(complete[-1], path)
+    elif not path.exists() and olds:
+        os.replace(olds[-1], path)
+        olds = olds[:-1]
+    for d in olds:
+        if path.exists():
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def _swap_in(tmp: Path, path: Path) -> None:
     """Replaces ``path`` by ``tmp`` with renames, carrying ``checkpoints/`` over."""
     if path.exists():
-        if (path / CHECKPOINTS).is_dir():
+        if (path / CHECKPOINTS).is_dir() and not (tmp / CHECKPOINTS).exists():
             os.replace(path / CHECKPOINTS, tmp / CHECKPOINTS)
         old = path.with_name(f".{path.name}.old-{os.getpid()}")
         os.replace(path, old)
@@ -167,6 +195,7 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
     """Reads and validates ``config.json`` before anything is built or allocated."""
     path = Path(path)
     file = path / CONFIG
+    recover_interrupted_save(path)
     if not path.is_dir():
         old = sorted(path.parent.glob(f".{path.name}.old-*"))
         hint = f" (an interrupted save left the previous model at {old[-1]})" if old else ""

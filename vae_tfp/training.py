@@ -36,7 +36,7 @@ from .config import ModelConfig
 from .dataset import MANIFEST, dataset_config, load_manifest, load_numpy, make_tf_dataset, split_shards
 from .errors import ConfigError, ModelFileError, VaeTfpError
 from .model import VAE, reconstruction_mean
-from .saving import CHECKPOINTS, HISTORY, save_model
+from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save, save_model
 
 ACTIVE_UNIT_VARIANCE = 0.01
 COLLAPSE_ACTIVE_UNITS = 2
@@ -293,6 +293,7 @@ def train(
     if tuple(config.input_shape) != spec.shape:
         raise ConfigError(f"{data_dir}: images are {spec.shape} but model {config.name!r} expects "
                           f"{tuple(config.input_shape)}; prepare the data with the matching --spec")
+    recover_interrupted_save(model_dir)
     ckpt_dir = model_dir / CHECKPOINTS
     if not resume and ckpt_dir.exists():
         raise TrainingError(f"{model_dir}: already has a training run; use --resume to continue it or "
