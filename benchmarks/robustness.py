@@ -6,9 +6,7 @@ preparing a 1-hour file. Prints one JSON object.
 """
 
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile

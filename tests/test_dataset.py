@@ -86,7 +86,7 @@ def test_interrupted_prepare_leaves_nothing_that_looks_complete(audio_folder, tm
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dataset, "_write_json_atomic", boom)
+    monkeypatch.setattr(dataset, "write_json_atomic", boom)
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=lambda _: None)
     assert not (tmp_path / "ds").exists() and not list(tmp_path.iterdir())[1:]

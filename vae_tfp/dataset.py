@@ -33,6 +33,7 @@ import numpy as np
 from .audio import find_audio_files, iter_clips
 from .config import SpectrogramConfig
 from .errors import ConfigError, DatasetError, VaeTfpError
+from .jsonio import read_format_json, write_json_atomic
 from .spectrogram import spectrogram
 
 FORMAT = "vae_tfp.spectrogram_dataset/1"
@@ -227,7 +228,7 @@ def prepare_dataset(
             "skipped": skipped,
             "sources": [os.fspath(s) for s in sources],
         }
-        _write_json_atomic(tmp / MANIFEST, manifest)
+        write_json_atomic(tmp / MANIFEST, manifest)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -278,12 +279,6 @@ class _pool:
             self.executor.shutdown(cancel_futures=True)
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def _replace_dir(new: Path, target: Path) -> None:
     """Moves ``new`` to ``target``; an existing ``target`` is removed only after the move."""
     old = None
@@ -303,14 +298,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     file = folder / MANIFEST
     if not file.is_file():
         raise DatasetError(f"{folder}: not a prepared dataset (no {MANIFEST}; run `vae-tfp prepare`)")
-    try:
-        manifest = json.loads(file.read_text())
-    except (OSError, ValueError) as err:
-        raise DatasetError(f"{file}: cannot read manifest ({err})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DatasetError(f"{file}: unknown format {manifest.get('format') if isinstance(manifest, dict) else None!r}; "
-                           f"expected {FORMAT!r}")
-    return manifest
+    return read_format_json(file, FORMAT, DatasetError, "manifest")
 
 
 def dataset_config(path: str | os.PathLike) -> SpectrogramConfig:

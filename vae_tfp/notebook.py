@@ -112,7 +112,7 @@ def card_html(spec: np.ndarray | None, audio: np.ndarray | None, sample_rate: in
 
     ``audio_src`` / ``image_src`` link files instead of embedding them (for reports on disk).
     """
-    parts = [f'<div style="display:inline-block;margin:4px;vertical-align:top;width:260px;font:12px sans-serif">']
+    parts = ['<div style="display:inline-block;margin:4px;vertical-align:top;width:260px;font:12px sans-serif">']
     if title:
         parts.append(f"<div><b>{html.escape(title)}</b></div>")
     if image_src is None and spec is not None:

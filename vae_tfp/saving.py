@@ -31,6 +31,7 @@ import numpy as np
 
 from .config import ModelConfig, SpectrogramConfig
 from .errors import ConfigError, ModelFileError
+from .jsonio import read_format_json
 
 FORMAT = "vae_tfp.model/1"
 CONFIG = "config.json"
@@ -204,13 +205,7 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
         raise ModelFileError(f"{file}: missing (not a model folder)")
     if file.stat().st_size > MAX_CONFIG_BYTES:
         raise ModelFileError(f"{file}: {file.stat().st_size} bytes is too large for a model config")
-    try:
-        raw = json.loads(file.read_text())
-    except (OSError, ValueError) as err:
-        raise ModelFileError(f"{file}: not valid JSON ({err})") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise ModelFileError(f"{file}: format is {raw.get('format') if isinstance(raw, dict) else None!r}, "
-                             f"expected {FORMAT!r}")
+    raw = read_format_json(file, FORMAT, ModelFileError, "model config")
     try:
         spec = SpectrogramConfig.from_dict(raw.get("spectrogram_config"))
         model = ModelConfig.from_dict(raw.get("model_config"))

@@ -35,6 +35,7 @@ import tf_keras as keras
 from .config import ModelConfig
 from .dataset import MANIFEST, dataset_config, load_manifest, load_numpy, make_tf_dataset, split_shards
 from .errors import ConfigError, ModelFileError, VaeTfpError
+from .jsonio import write_json_atomic
 from .model import VAE, reconstruction_mean
 from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save, save_model
 
@@ -210,7 +211,7 @@ class _EpochEnd(keras.callbacks.Callback):
             warnings.warn(warning, stacklevel=2)
         self.history.append(record)
         ckpt_dir = Path(self.manager.directory)
-        _write_json(ckpt_dir / HISTORY, self.history)
+        write_json_atomic(ckpt_dir / HISTORY, self.history)
         self.epoch_var.assign(epoch + 1)
         self.manager.save(checkpoint_number=epoch + 1)
         if self.writer is not None:
@@ -230,12 +231,6 @@ class _EpochEnd(keras.callbacks.Callback):
             pairs = np.concatenate([self.image_x, recon], axis=2)[:, ::-1]  # input | reconstruction, low freq down
             tf.summary.image("reconstructions", pairs, step=step, max_outputs=len(pairs))
         self.writer.flush()
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def train(
@@ -358,7 +353,7 @@ def train(
         shutil.rmtree(model_dir, ignore_errors=True)
         return history
     if (model_dir / "config.json").exists():
-        _write_json(model_dir / HISTORY, history)
+        write_json_atomic(model_dir / HISTORY, history)
     else:
         raise ModelFileError(f"{model_dir}: no epoch completed with a finite validation loss; nothing saved")
     return history
