@@ -7,6 +7,7 @@ preparing a 1-hour file. Prints one JSON object.
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,14 @@ def main():
                                   f"skipped: {skipped[key]}" if key in skipped else "not found by prepare")
     out = {"benchmark": "robustness", "machine": machine(), "running_as_root": os.geteuid() == 0,
            "prepare_seconds": round(time.perf_counter() - t0, 1), "prepare_log_lines": len(lines), "cases": table}
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        # root reads anything: try the unreadable file as an unprivileged user (nobody)
+        os.chmod(root, 0o755), os.chmod(src, 0o755)
+        code = ("from vae_tfp.audio import load_audio\ntry:\n    load_audio(%r, 22050); print('processed')\n"
+                "except Exception as e:\n    print(f'{type(e).__name__}: {e}')" % os.fspath(cases["unreadable permissions"]))
+        res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+                             capture_output=True, text=True)
+        table["unreadable permissions"]["load_audio_as_nobody"] = (res.stdout.strip() or res.stderr.strip()[-200:])
     bad_only = root / "bad_only"
     bad_only.mkdir()
     for n in ("a.wav", "b.flac"):
