@@ -26,7 +26,7 @@ def measure(preset: str, batch_size: int, steps: int, warmup: int, jit: bool, po
         keras.mixed_precision.set_global_policy(policy)
     cfg = model_preset(preset)
     keras.utils.set_random_seed(0)
-    vae = VAE(cfg)
+    vae = VAE(cfg, xla=jit)
     vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=jit)
     x = np.random.default_rng(0).uniform(0, 1, (batch_size,) + tuple(cfg.input_shape)).astype(np.float32)
     ds = tf.data.Dataset.from_tensors(x).repeat()

@@ -102,3 +102,20 @@ def test_sigkill_mid_epoch_then_resume_has_no_gap(tiny_dataset, tmp_path):
     assert resume.returncode == 0, resume.stderr[-2000:]
     history = json.loads((model / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(1, done + 3))
+
+
+def test_xla_compiled_training(tiny_dataset, tmp_path):
+    h = train(tiny_dataset, tmp_path / "m", model_preset("tiny"), epochs=1, batch_size=8, jit_compile=True,
+              verbose=0, tensorboard=False, log=lambda _: None)
+    assert math.isfinite(h[-1]["loss"])
+
+
+def test_mixed_bfloat16_keeps_distributions_float32(tiny_dataset, tmp_path):
+    h = train(tiny_dataset, tmp_path / "m", model_preset("tiny"), epochs=1, batch_size=8,
+              mixed_precision="mixed_bfloat16", verbose=0, tensorboard=False, log=lambda _: None)
+    assert math.isfinite(h[-1]["loss"])
+    from vae_tfp.saving import read_model_info
+    import tf_keras as keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+    assert read_model_info(tmp_path / "m").model_config.name == "tiny"

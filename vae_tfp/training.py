@@ -305,7 +305,7 @@ def train(
         raise ConfigError(f"mixed_precision={mixed_precision!r} must be mixed_float16, mixed_bfloat16 or None")
     keras.mixed_precision.set_global_policy(mixed_precision or "float32")
     with strategy.scope():
-        vae = VAE(config, seed=seed)
+        vae = VAE(config, seed=seed, xla=jit_compile)
         vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
         vae(tf.zeros((1,) + spec.shape), training=False)
         vae.optimizer.build(vae.trainable_variables)
@@ -327,8 +327,9 @@ def train(
 
     n_train = load_manifest(data_dir)["splits"]["train"]["n_clips"]
     # Seeded reshuffle every epoch (a resumed run restarts the seeded shuffle sequence).
-    train_ds = make_tf_dataset(data_dir, "train", batch_size=batch_size, seed=seed, drop_remainder=False)
-    val_ds = make_tf_dataset(data_dir, "val", batch_size=batch_size, shuffle=False)
+    # XLA compiles for static shapes: with jit_compile every batch is full (the remainder is dropped).
+    train_ds = make_tf_dataset(data_dir, "train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile)
+    val_ds = make_tf_dataset(data_dir, "val", batch_size=batch_size, shuffle=False, drop_remainder=jit_compile)
     val_x = load_numpy(data_dir, "val", limit=val_examples)
     if not len(val_x):
         val_x = load_numpy(data_dir, "train", limit=val_examples)
