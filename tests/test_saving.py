@@ -150,3 +150,20 @@ def test_a_save_killed_at_any_stage_is_recovered(trained_tiny, tmp_path, stage):
     assert load_model(model).decoder is not None
     assert len(list((model / "checkpoints").iterdir())) == n_ckpt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_full_disk_is_refused_before_writing(trained_tiny, tmp_path, monkeypatch):
+    """HDF5 segfaults when the disk fills mid-write, so free space is checked first."""
+    import collections
+
+    import vae_tfp.saving as saving
+    from vae_tfp.model import build_vae
+
+    shutil.copytree(trained_tiny, tmp_path / "m")
+    before = (tmp_path / "m" / "encoder.weights.h5").read_bytes()
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(saving.shutil, "disk_usage", lambda _: usage(10**6, 10**6 - 4096, 4096))
+    info = read_model_info(tmp_path / "m")
+    with pytest.raises(ModelFileError, match="No space left on device: the model needs .* previous model is unchanged"):
+        save_model(build_vae(info.model_config), tmp_path / "m", info.spectrogram_config)
+    assert (tmp_path / "m" / "encoder.weights.h5").read_bytes() == before

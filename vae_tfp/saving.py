@@ -39,6 +39,7 @@ HISTORY = "history.json"
 CHECKPOINTS = "checkpoints"
 WEIGHT_FILES = {"encoder": "encoder.weights.h5", "decoder": "decoder.weights.h5", "prior": "prior.weights.h5"}
 MAX_CONFIG_BYTES = 1 << 20
+SAVE_SLACK_BYTES = 1 << 20  # HDF5 metadata, JSON files
 
 
 def library_versions() -> dict[str, str]:
@@ -107,9 +108,17 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         recover_interrupted_save(path)
+        # HDF5 crashes the process (SIGSEGV) when the disk fills mid-write: check the space first.
+        weights = vae.encoder.weights + vae.decoder.weights + list(vae.prior.trainable_variables)
+        needed = sum(4 * int(np.prod(w.shape)) for w in weights) + SAVE_SLACK_BYTES
+        free = shutil.disk_usage(path.parent).free
+        if free < needed:
+            raise OSError(28, f"No space left on device: the model needs {needed / 2**20:.1f} MB, "
+                              f"{free / 2**20:.1f} MB free")
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
     except OSError as err:
-        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err})") from None
+        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
+                             f"is unchanged") from None
     try:
         vae.encoder.save_weights(os.fspath(tmp / WEIGHT_FILES["encoder"]))
         vae.decoder.save_weights(os.fspath(tmp / WEIGHT_FILES["decoder"]))

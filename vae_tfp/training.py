@@ -271,7 +271,8 @@ def train(
         jit_compile: Compile the train step with XLA.
         mixed_precision: ``"mixed_float16"`` (GPUs) or ``"mixed_bfloat16"`` (TPUs, recent CPUs/GPUs):
             convolutions in half precision; the distribution layers and the loss stay float32.
-        deterministic: Enable TensorFlow op determinism (reproducible on CPU).
+        deterministic: Enable TensorFlow op determinism (reproducible on CPU). Not with
+            ``jit_compile``: XLA lacks deterministic kernels for some gradients (MaxPool).
         tensorboard: Write TensorBoard logs to ``model_dir/checkpoints/logs``.
         verbose: Keras progress bar setting.
         log: Where messages go.
@@ -294,7 +295,8 @@ def train(
         raise TrainingError(f"{model_dir}: already has a training run; use --resume to continue it or "
                             f"choose another --model folder")
     keras.utils.set_random_seed(seed)
-    if deterministic:
+    if deterministic and not jit_compile:
+        # XLA has no deterministic kernel for some gradients (MaxPool): XLA runs are seeded, not bitwise
         tf.config.experimental.enable_op_determinism()
     strategy = strategy or tf.distribute.get_strategy()
     if not is_chief(strategy):
