@@ -45,9 +45,6 @@ def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
         component: Sample only this mixture component (0-based).
         temperature: Scales each component's standard deviation (< 1: closer to the means).
     """
-    import tensorflow_probability as tfp
-
-    tfd = tfp.distributions
     k = model.config.num_modes
     if component is not None and not 0 <= component < k:
         raise ConfigError(f"component={component} must be in [0, {k - 1}]")
@@ -59,7 +56,6 @@ def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
     rng = np.random.default_rng(seed)
     which = np.full(n, component) if component is not None else rng.integers(0, k, n)
     eps = rng.standard_normal((n, model.config.latent_dim)).astype(np.float32)
-    del tfd
     return (tf.gather(locs, which).numpy() + eps * tf.gather(scales, which).numpy()).astype(np.float32)
 
 

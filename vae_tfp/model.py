@@ -74,8 +74,7 @@ def prior_variables(prior: tfd.MixtureSameFamily) -> dict[str, tf.Variable]:
 def mixture_components(prior: tfd.MixtureSameFamily) -> tuple[np.ndarray, np.ndarray]:
     """Means and scales of the mixture's components, NumPy [K, D] each."""
     comp = prior.components_distribution
-    return comp.loc.numpy() if hasattr(comp.loc, "numpy") else np.asarray(comp.loc), \
-        tf.convert_to_tensor(comp.scale.diag).numpy()
+    return tf.convert_to_tensor(comp.loc).numpy(), tf.convert_to_tensor(comp.scale.diag).numpy()
 
 
 # --- KL regulariser ---------------------------------------------------------------------------
