@@ -122,3 +122,12 @@ def test_non_utf8_file_names_survive_the_manifest(tmp_path, tiny):
     sf.write(os.fsencode(src / os.fsdecode(b"x_\xff.wav")), harmonic(0.6, 8000), 8000)
     m = prepare_dataset([src], tmp_path / "ds", tiny, progress=False)
     assert load_manifest(tmp_path / "ds")["clips"][0]["source"] == m["clips"][0]["source"]
+
+
+def test_load_image_matches_load_numpy(audio_folder, tmp_path, tiny):
+    from vae_tfp.dataset import load_image
+
+    prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=lambda _: None)
+    x = load_numpy(tmp_path / "ds", "train")
+    for k, clip in enumerate(split_clips(tmp_path / "ds", "train")):
+        np.testing.assert_array_equal(load_image(tmp_path / "ds", clip).astype(np.float32), x[k, ..., 0])

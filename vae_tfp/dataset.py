@@ -339,6 +339,14 @@ def split_clips(path: str | os.PathLike, split: str) -> list[dict[str, Any]]:
     return [c for c in load_manifest(path)["clips"] if c["split"] == split]
 
 
+def load_image(path: str | os.PathLike, clip: dict[str, Any]) -> np.ndarray:
+    """One clip's image, float16 [n_bins, n_frames], read from its shard by the manifest entry."""
+    file = Path(path) / clip["shard"]
+    if not file.is_file():
+        raise DatasetError(f"{file}: shard listed in the manifest is missing")
+    return _load_shard(file, dataset_config(path))[clip["row"]]
+
+
 def _load_shard(file: Path, config: SpectrogramConfig) -> np.ndarray:
     try:
         arr = np.load(file, mmap_mode="r", allow_pickle=False)

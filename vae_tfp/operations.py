@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from .audio import write_wav
-from .dataset import load_manifest, load_numpy, split_clips
+from .dataset import load_image, load_manifest, load_numpy, split_clips
 from .errors import ConfigError, DatasetError, VaeTfpError
 from .generate import decode, encode, file_clips, generate, reconstruct, to_audio
 from .latent import interpolate, label_vector, plot_projection, project, weighted_average
@@ -63,11 +63,11 @@ def resolve_clip(model, ref: str) -> tuple[np.ndarray, str]:
         if not 0 <= i < len(manifest["clips"]):
             raise DatasetError(f"{ref}: index {i} out of range (0..{len(manifest['clips']) - 1})")
         clip = manifest["clips"][i]
-        images = load_numpy(folder, clip["split"])
-        row = [c["index"] for c in split_clips(folder, clip["split"])].index(i)
         if manifest["spectrogram_config"] != model.spectrogram_config.to_dict():
             raise ConfigError(f"{folder}: prepared with a different spectrogram config than the model")
-        return images[row], f"{clip['label']} ({Path(clip['source']).name} @ {clip['offset']:.2f} s)"
+        # the manifest says where the clip lives: read one row of one shard, not the whole split
+        image = np.asarray(load_image(folder, clip), np.float32)[..., None]
+        return image, f"{clip['label']} ({Path(clip['source']).name} @ {clip['offset']:.2f} s)"
     _, images, _ = file_clips(model, path, max_clips=1)
     return images[0], path.name
 
