@@ -8,8 +8,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BENCHES = [
-    ["train_throughput.py", "--presets", "seed", "default", "small"],
-    ["train_throughput.py", "--presets", "default", "--jit", "--name", "train_throughput_jit"],
+    ["train_throughput.py", "--presets", "seed", "benchmarks/configs/default-v1.json", "default", "small"],
+    ["train_throughput.py", "--presets", "seed", "default", "--jit", "--name", "train_throughput_jit"],
     ["prepare_throughput.py", "--spec", "default"],
     ["inversion.py", "--spec", "default", "--clips", "32", "--all"],
     ["generation_latency.py", "--model", "saved_models/demo"],

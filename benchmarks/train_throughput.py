@@ -1,12 +1,19 @@
 """Training throughput of model presets, in one run: examples/s, FLOPs per example (exact analytic
-count of conv + dense MACs x 2, x 3 for forward + both backward passes), achieved GFLOP/s and the
-fraction of the machine's fp32 peak.
+count of conv + dense MACs, see ``vae_tfp.model.count_flops``), achieved GFLOP/s and the fraction
+of the machine's fp32 peak.
 
-    python benchmarks/train_throughput.py --presets seed default --batch-size 8 --steps 6
+    python benchmarks/train_throughput.py --presets seed default --batch-size 8 --steps 8 --repeats 3
+
+A preset may also be a model config JSON file, e.g. ``benchmarks/configs/default-v1.json`` (the
+``default`` preset before the speed work), so "before" and "after" are measured in the same run.
+The presets are timed in turns (A B A B ...) and the median repeat is reported: on a shared VM
+single runs of the same model varied by up to 30 %.
 """
 
 import argparse
+import json
 import os
+import statistics
 import sys
 import time
 
@@ -14,56 +21,85 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine  # noqa: E402
 
 
-def measure(preset: str, batch_size: int, steps: int, warmup: int, jit: bool, policy: str | None):
+def load_config(preset: str):
+    from vae_tfp.config import ModelConfig, model_preset
+
+    if preset.endswith(".json"):
+        with open(preset) as f:
+            return ModelConfig.from_dict(json.load(f))
+    return model_preset(preset)
+
+
+def build(cfg, batch_size: int, warmup: int, jit: bool):
+    """A compiled VAE and a constant input pipeline, traced and warmed up."""
     import numpy as np
     import tensorflow as tf
     import tf_keras as keras
 
-    from vae_tfp.config import model_preset
-    from vae_tfp.model import VAE, count_flops
+    from vae_tfp.model import VAE
 
-    if policy:
-        keras.mixed_precision.set_global_policy(policy)
-    cfg = model_preset(preset)
     keras.utils.set_random_seed(0)
     vae = VAE(cfg, xla=jit)
     vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), jit_compile=jit)
     x = np.random.default_rng(0).uniform(0, 1, (batch_size,) + tuple(cfg.input_shape)).astype(np.float32)
     ds = tf.data.Dataset.from_tensors(x).repeat()
     vae.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0)  # trace + warm up
-    t0 = time.perf_counter()
-    vae.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    seconds = time.perf_counter() - t0
-    keras.mixed_precision.set_global_policy("float32")
-    flops = count_flops(cfg)
-    eps = steps * batch_size / seconds
-    return {"examples_per_s": round(eps, 3), "seconds_per_step": round(seconds / steps, 3),
-            "train_flops_per_example": flops["train_flops"], "forward_macs_per_example": flops["forward_macs"],
-            "achieved_gflops": round(eps * flops["train_flops"] / 1e9, 2),
-            "parameters": cfg.parameter_estimate(), "batch_size": batch_size, "steps": steps,
-            "jit_compile": jit, "policy": policy or "float32"}
+    return vae, ds
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--presets", nargs="+", default=["seed", "default"])
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=8, help="timed steps per repeat")
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--jit", action="store_true")
     ap.add_argument("--policy", default=None, help="mixed precision policy, e.g. mixed_bfloat16")
     ap.add_argument("--name", default="train_throughput")
     args = ap.parse_args()
+
+    import tf_keras as keras
+
+    from vae_tfp.model import count_flops
+
     m = machine()
-    out = {"benchmark": "train_throughput", "flops_method": "exact analytic count (vae_tfp.model.count_flops)",
-           "machine": m, "results": {}}
-    for p in args.presets:
-        r = measure(p, args.batch_size, args.steps, args.warmup, args.jit, args.policy)
-        r["fraction_of_fp32_peak"] = round(r["achieved_gflops"] / m["fp32_peak_gflops"], 3)
-        out["results"][p] = r
-    if "seed" in out["results"] and "default" in out["results"]:
-        out["default_vs_seed_examples_per_s"] = round(
-            out["results"]["default"]["examples_per_s"] / out["results"]["seed"]["examples_per_s"], 2)
+    if args.policy:
+        keras.mixed_precision.set_global_policy(args.policy)
+    names = [os.path.basename(p).removesuffix(".json") for p in args.presets]
+    configs = {n: load_config(p) for n, p in zip(names, args.presets)}
+    built = {n: build(configs[n], args.batch_size, args.warmup, args.jit) for n in names}
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(args.repeats):
+        for n in names:  # in turns, so slow phases of the machine hit every model alike
+            vae, ds = built[n]
+            t0 = time.perf_counter()
+            vae.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
+            seconds[n].append(time.perf_counter() - t0)
+    out = {"benchmark": "train_throughput",
+           "flops_method": "exact analytic count of conv + dense MACs (vae_tfp.model.count_flops): "
+                           "train = 3 x forward (forward, input gradients, weight gradients) "
+                           "less the first layer's input gradient",
+           "machine": m, "batch_size": args.batch_size, "steps_per_repeat": args.steps, "repeats": args.repeats,
+           "jit_compile": args.jit, "policy": args.policy or "float32", "results": {}}
+    for n in names:
+        cfg, flops = configs[n], count_flops(configs[n])
+        eps = [args.steps * args.batch_size / s for s in seconds[n]]
+        med = statistics.median(eps)
+        gflops = med * flops["train_flops"] / 1e9
+        out["results"][n] = {
+            "examples_per_s": round(med, 3), "examples_per_s_min": round(min(eps), 3),
+            "examples_per_s_max": round(max(eps), 3), "seconds_per_step": round(args.batch_size / med, 3),
+            "train_flops_per_example": flops["train_flops"], "forward_macs_per_example": flops["forward_macs"],
+            "achieved_gflops": round(gflops, 2), "fraction_of_fp32_peak": round(gflops / m["fp32_peak_gflops"], 3),
+            "parameters": cfg.parameter_estimate()}
+    res = out["results"]
+    if "seed" in res and "default" in res:
+        out["default_vs_seed_examples_per_s"] = round(res["default"]["examples_per_s"] / res["seed"]["examples_per_s"], 2)
+    if "default-v1" in res and "default" in res:
+        out["default_vs_before_examples_per_s"] = round(
+            res["default"]["examples_per_s"] / res["default-v1"]["examples_per_s"], 2)
+    keras.mixed_precision.set_global_policy("float32")
     emit(args.name, out)
 
 
