@@ -7,7 +7,8 @@ import re
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+# VAE_TFP_BENCH_RESULTS redirects the JSON copies (the tests run the scripts into a temp folder).
+RESULTS = Path(os.environ.get("VAE_TFP_BENCH_RESULTS", Path(__file__).parent / "results"))
 
 
 def machine() -> dict:
@@ -37,3 +38,23 @@ def emit(name: str, result: dict, save: bool = True) -> None:
     if save:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / f"{name}.json").write_text(text + "\n")
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> dict:
+    """What this machine's TensorFlow actually sustains on a large fp32 matmul (median of repeats):
+    a practical ceiling beside the nominal peak, which ignores boost clocks."""
+    import time
+
+    import tensorflow as tf
+
+    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    f = tf.function(lambda a, b: tf.matmul(a, b))
+    f(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(a, b).numpy()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return {"matmul_n": n, "matmul_gflops": round(2 * n ** 3 / times[len(times) // 2] / 1e9, 1),
+            "matmul_gflops_best": round(2 * n ** 3 / times[0] / 1e9, 1)}

@@ -10,6 +10,8 @@ HERE = Path(__file__).parent
 BENCHES = [
     ["train_throughput.py", "--presets", "seed", "benchmarks/configs/default-v1.json", "default", "small"],
     ["train_throughput.py", "--presets", "seed", "default", "--jit", "--name", "train_throughput_jit"],
+    ["conv_layers.py", "--presets", "benchmarks/configs/default-v1.json", "default"],
+    ["input_pipeline.py", "--data", "data/notes"],
     ["prepare_throughput.py", "--spec", "default"],
     ["inversion.py", "--spec", "default", "--clips", "32", "--all"],
     ["generation_latency.py", "--model", "saved_models/demo"],

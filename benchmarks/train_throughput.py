@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import emit, machine  # noqa: E402
+from common import emit, machine, matmul_gflops  # noqa: E402
 
 
 def load_config(preset: str):
@@ -82,6 +82,8 @@ def main():
                            "less the first layer's input gradient",
            "machine": m, "batch_size": args.batch_size, "steps_per_repeat": args.steps, "repeats": args.repeats,
            "jit_compile": args.jit, "policy": args.policy or "float32", "results": {}}
+    mm = matmul_gflops()  # after the runs, on a warm machine
+    out["machine"].update(mm)
     for n in names:
         cfg, flops = configs[n], count_flops(configs[n])
         eps = [args.steps * args.batch_size / s for s in seconds[n]]
@@ -92,6 +94,7 @@ def main():
             "examples_per_s_max": round(max(eps), 3), "seconds_per_step": round(args.batch_size / med, 3),
             "train_flops_per_example": flops["train_flops"], "forward_macs_per_example": flops["forward_macs"],
             "achieved_gflops": round(gflops, 2), "fraction_of_fp32_peak": round(gflops / m["fp32_peak_gflops"], 3),
+            "fraction_of_measured_matmul": round(gflops / mm["matmul_gflops"], 3),
             "parameters": cfg.parameter_estimate()}
     res = out["results"]
     if "seed" in res and "default" in res:

@@ -1,0 +1,41 @@
+"""The benchmark scripts run (on the tiny preset) and print the JSON they promise."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+def run(tmp_path, script, *args):
+    env = {**os.environ, "VAE_TFP_BENCH_RESULTS": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout[proc.stdout.index("{"):])
+
+
+@pytest.mark.slow
+def test_train_throughput_reports_flops_and_peak_fractions(tmp_path):
+    out = run(tmp_path, "train_throughput.py", "--presets", "tiny", "benchmarks/configs/default-v1.json",
+              "--steps", "1", "--repeats", "1", "--warmup", "1", "--batch-size", "2", "--name", "t")
+    assert (tmp_path / "t.json").exists()
+    tiny = out["results"]["tiny"]
+    assert tiny["examples_per_s"] > 0 and tiny["train_flops_per_example"] > 0
+    assert tiny["fraction_of_fp32_peak"] == pytest.approx(tiny["achieved_gflops"] / out["machine"]["fp32_peak_gflops"], abs=2e-3)
+    assert out["machine"]["matmul_gflops"] > 0 and "default-v1" in out["results"]
+
+
+@pytest.mark.slow
+def test_conv_layers_times_every_conv(tmp_path):
+    from vae_tfp.config import model_preset
+
+    out = run(tmp_path, "conv_layers.py", "--presets", "tiny", "--repeats", "1", "--batch-size", "2")
+    cfg = model_preset("tiny")
+    layers = out["results"]["tiny"]["layers"]
+    assert len(layers) == len(cfg.encoder) + len(cfg.decoder) + 1
+    assert all(r["ms"] > 0 for r in layers)
