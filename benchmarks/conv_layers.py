@@ -17,38 +17,22 @@ from common import emit, machine, matmul_gflops  # noqa: E402
 from train_throughput import load_config  # noqa: E402
 
 
-def layers(cfg):
-    """(name, input h, c_in, c_out, kernel, stride, upsample, depth_to_space, needs input gradient)."""
-    h, c = cfg.input_shape[0], cfg.input_shape[2]
-    out = []
-    for i, (filters, kernel, stride, bn, pool) in enumerate(cfg.encoder):
-        out.append((f"enc_conv{i}", h, c, filters, kernel, stride, 1, 1, i > 0))
-        h, c = -(-h // stride) // (2 if pool else 1), filters
-    h, _, c = cfg.decoder_shape
-    for i, (filters, kernel, up, bn) in enumerate(cfg.decoder):
-        out.append((f"dec_conv{i}", h, c, filters, kernel, 1, up, 1, True))
-        h, c = h * up, filters
-    f = cfg.output_upsample
-    out.append(("dec_params", h, c, cfg.output_channels() * f * f, 3, 1, 1, f, True))
-    return out
-
-
-def time_layer(batch, h, c_in, c_out, kernel, stride, up, d2s, input_grad, repeats):
+def time_layer(batch, h, w, c_in, c_out, kernel, stride, up, d2s, input_grad, repeats):
     import tensorflow as tf
 
-    x = tf.random.uniform([batch, h, h, c_in])
-    w = tf.Variable(tf.random.normal([kernel, kernel, c_in, c_out]) * 0.05)
+    x = tf.random.uniform([batch, h, w, c_in])
+    kernel_var = tf.Variable(tf.random.normal([kernel, kernel, c_in, c_out]) * 0.05)
 
     @tf.function
     def step(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = tf.image.resize(x, [h * up, h * up], method="nearest") if up > 1 else x
-            y = tf.nn.conv2d(y, w, stride, "SAME")
+            y = tf.image.resize(x, [h * up, w * up], method="nearest") if up > 1 else x
+            y = tf.nn.conv2d(y, kernel_var, stride, "SAME")
             if d2s > 1:
                 y = tf.nn.depth_to_space(y, d2s)
             loss = tf.reduce_sum(y)
-        return tape.gradient(loss, [x, w] if input_grad else [w])
+        return tape.gradient(loss, [x, kernel_var] if input_grad else [kernel_var])
 
     step(x)
     times = []
@@ -67,6 +51,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--name", default="conv_layers")
     args = ap.parse_args()
+    from vae_tfp.model import conv_layers
+
     m = machine()
     m.update(matmul_gflops())
     out = {"benchmark": "conv_layers", "machine": m, "batch_size": args.batch_size,
@@ -77,13 +63,16 @@ def main():
     for preset in args.presets:
         cfg = load_config(preset)
         rows, total_s, total_flops = [], 0.0, 0
-        for name, h, c_in, c_out, k, s, up, d2s, gx in layers(cfg):
-            sec = time_layer(args.batch_size, h, c_in, c_out, k, s, up, d2s, gx, args.repeats)
-            ho = -(-(h * up) // s)
-            flops = 2 * args.batch_size * ho * ho * k * k * c_in * c_out * (3 if gx else 2)
+        for i, layer in enumerate(conv_layers(cfg)):
+            gx = i > 0  # the input image's gradient is never computed
+            (h, w), c_in, c_out, k = layer["in_hw"], layer["c_in"], layer["c_out"], layer["kernel"]
+            sec = time_layer(args.batch_size, h, w, c_in, c_out, k, layer["stride"], layer["upsample"],
+                             layer["depth_to_space"], gx, args.repeats)
+            flops = 2 * args.batch_size * layer["macs"] * (3 if gx else 2)
             total_s, total_flops = total_s + sec, total_flops + flops
-            rows.append({"layer": name, "input": f"{h}x{h}x{c_in}", "upsample": up, "out_channels": c_out,
-                         "kernel": k, "stride": s, "depth_to_space": d2s, "ms": round(sec * 1e3, 1),
+            rows.append({"layer": layer["name"], "input": f"{h}x{w}x{c_in}", "upsample": layer["upsample"],
+                         "out_channels": c_out, "kernel": k, "stride": layer["stride"],
+                         "depth_to_space": layer["depth_to_space"], "ms": round(sec * 1e3, 1),
                          "gflops": round(flops / sec / 1e9, 1),
                          "fraction_of_fp32_peak": round(flops / sec / 1e9 / m["fp32_peak_gflops"], 3)})
         out["results"][os.path.basename(preset).removesuffix(".json")] = {

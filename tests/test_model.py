@@ -172,3 +172,16 @@ def test_depth_to_space_places_each_channel_in_its_sub_pixel():
 def test_invalid_output_options(bad):
     with pytest.raises(ConfigError):
         model_preset("tiny").replace(**bad)
+
+
+def test_conv_layers_walk_every_conv_at_its_size():
+    from vae_tfp.model import conv_layers
+
+    cfg = model_preset("default")
+    layers = conv_layers(cfg)
+    assert [l["name"] for l in layers][:2] == ["enc_conv0", "enc_conv1"] and layers[-1]["name"] == "dec_params"
+    assert len(layers) == len(cfg.encoder) + len(cfg.decoder) + 1
+    assert layers[0]["out_hw"] == (128, 128)  # the 4x4 stride-4 stem
+    assert layers[-1]["in_hw"] == layers[-1]["out_hw"] == (128, 128) and layers[-1]["c_out"] == 16
+    dec = make_decoder(cfg)
+    assert dec.get_layer("dec_conv4").output_shape[1:] == layers[-2]["out_hw"] + (64,)

@@ -330,9 +330,9 @@ def _seed_preset() -> ModelConfig:
 def _default_preset() -> ModelConfig:
     """512x512 at a fraction of the seed's cost, laid out for the hardware's fast convolutions.
 
-    Measured on a 2-core AVX2 CPU (benchmarks/README.md): a 3x3 conv at 512x512 with 8 -> 1
-    channels ran at 2 % of the fp32 peak and 16 -> 8 at 12 %, while 64-128-channel convs at
-    32x32-128x128 run at 55-80 %. So the encoder starts with a 4x4 stride-4 "patchify" conv, the
+    Measured on a 2-core AVX2 CPU (benchmarks/results/conv_layers.json): a 3x3 conv at 512x512
+    with 8 -> 1 channels ran at 2 % of the fp32 peak and 16 -> 8 at 16 %, while 64-256-channel
+    convs at 32x32-128x128 run at 55-90 %. So the encoder starts with a 4x4 stride-4 "patchify" conv, the
     decoder's UpSampling2D + Conv2D blocks stop at 128x128 with 64 channels, and its linear output
     conv is sub-pixel: 16 logits per position, depth-to-space x4 to 512x512 (``output_upsample``).
 

@@ -17,6 +17,7 @@ divides by the batch size: per example, like the reconstruction term).
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -202,7 +203,7 @@ def make_decoder(config: ModelConfig, *, xla: bool = False) -> keras.Model:
     params = keras.layers.Conv2D(channels * f * f, 3, padding="same", name="dec_params", dtype="float32")(x)
     if f > 1:
         # sub-pixel: each position predicts an f x f patch. At 512x512 a conv with one output channel
-        # ran at 1-2 % of the CPU's peak; this runs at 20-25 % (measured, see benchmarks/README.md).
+        # ran at 2 % of the CPU's peak; this runs at 33 % (benchmarks/results/conv_layers.json).
         params = DepthToSpace(f, name="dec_depth_to_space", dtype="float32")(params)
     return keras.Model(inputs, likelihood_layer(config)(params), name="decoder")
 
@@ -316,6 +317,39 @@ def build_vae(config: ModelConfig, *, seed: int = 0) -> VAE:
 
 # --- cost -------------------------------------------------------------------------------------
 
+def conv_layers(config: ModelConfig) -> list[dict]:
+    """Every Conv2D of the encoder and decoder with the shape it runs at, in order.
+
+    Returns:
+        Dicts with ``name``, ``in_hw`` (input height, width before upsampling), ``c_in``,
+        ``c_out``, ``kernel``, ``stride``, ``upsample`` (nearest upsampling before the conv),
+        ``depth_to_space`` (after it), ``out_hw`` (the conv's output height, width) and ``macs``
+        per example.
+    """
+    layers = []
+
+    def add(name, h, w, c_in, c_out, kernel, stride=1, upsample=1, depth_to_space=1):
+        oh, ow = -(-h * upsample // stride), -(-w * upsample // stride)
+        layers.append({"name": name, "in_hw": (h, w), "c_in": c_in, "c_out": c_out, "kernel": kernel,
+                       "stride": stride, "upsample": upsample, "depth_to_space": depth_to_space,
+                       "out_hw": (oh, ow), "macs": oh * ow * kernel * kernel * c_in * c_out})
+        return oh, ow
+
+    h, w, c = config.input_shape
+    for i, (filters, kernel, stride, bn, pool) in enumerate(config.encoder):
+        h, w = add(f"enc_conv{i}", h, w, c, filters, kernel, stride=stride)
+        c = filters
+        if pool:
+            h, w = h // 2, w // 2
+    h, w, c = config.decoder_shape
+    for i, (filters, kernel, up, bn) in enumerate(config.decoder):
+        h, w = add(f"dec_conv{i}", h, w, c, filters, kernel, upsample=up)
+        c = filters
+    f = config.output_upsample
+    add("dec_params", h, w, c, config.output_channels() * f * f, 3, depth_to_space=f)
+    return layers
+
+
 def count_flops(config: ModelConfig) -> dict[str, int]:
     """Exact analytic multiply-accumulate count of one forward pass per example.
 
@@ -327,25 +361,11 @@ def count_flops(config: ModelConfig) -> dict[str, int]:
     Returns:
         ``{"encoder_macs", "decoder_macs", "forward_macs", "forward_flops", "train_flops"}``.
     """
-    h, w, c = config.input_shape
-    enc, first = 0, None
-    for filters, kernel, stride, bn, pool in config.encoder:
-        h, w = -(-h // stride), -(-w // stride)
-        enc += h * w * filters * kernel * kernel * c
-        first = enc if first is None else first
-        c = filters
-        if pool:
-            h, w = h // 2, w // 2
+    convs = conv_layers(config)
     d = config.latent_dim
-    enc += h * w * c * (d + d * (d + 1) // 2)
-    h, w, c = config.decoder_shape
-    dec = d * h * w * c
-    for filters, kernel, up, bn in config.decoder:
-        h, w = h * up, w * up
-        dec += h * w * filters * kernel * kernel * c
-        c = filters
-    out = config.output_channels() * config.output_upsample ** 2
-    dec += h * w * out * 9 * c
+    enc = sum(l["macs"] for l in convs if l["name"].startswith("enc")) \
+        + math.prod(config.encoder_output_shape()) * (d + d * (d + 1) // 2)
+    dec = sum(l["macs"] for l in convs if l["name"].startswith("dec")) + d * math.prod(config.decoder_shape)
     fwd = enc + dec
     return {"encoder_macs": enc, "decoder_macs": dec, "forward_macs": fwd, "forward_flops": 2 * fwd,
-            "train_flops": 6 * fwd - 2 * first}
+            "train_flops": 6 * fwd - 2 * convs[0]["macs"]}
