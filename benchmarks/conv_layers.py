@@ -20,6 +20,9 @@ from train_throughput import load_config  # noqa: E402
 def time_layer(batch, h, w, c_in, c_out, kernel, stride, up, d2s, input_grad, repeats):
     import tensorflow as tf
 
+    from vae_tfp.config import upsample_factors
+    from vae_tfp.model import DepthToSpace
+
     x = tf.random.uniform([batch, h, w, c_in])
     kernel_var = tf.Variable(tf.random.normal([kernel, kernel, c_in, c_out]) * 0.05)
 
@@ -27,10 +30,11 @@ def time_layer(batch, h, w, c_in, c_out, kernel, stride, up, d2s, input_grad, re
     def step(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = tf.image.resize(x, [h * up, w * up], method="nearest") if up > 1 else x
+            uh, uw = upsample_factors(up)
+            y = tf.image.resize(x, [h * uh, w * uw], method="nearest") if uh * uw > 1 else x
             y = tf.nn.conv2d(y, kernel_var, stride, "SAME")
-            if d2s > 1:
-                y = tf.nn.depth_to_space(y, d2s)
+            if d2s != 1:
+                y = DepthToSpace(d2s)(y)
             loss = tf.reduce_sum(y)
         return tape.gradient(loss, [x, kernel_var] if input_grad else [kernel_var])
 

@@ -185,3 +185,65 @@ def test_conv_layers_walk_every_conv_at_its_size():
     assert layers[-1]["in_hw"] == layers[-1]["out_hw"] == (128, 128) and layers[-1]["c_out"] == 16
     dec = make_decoder(cfg)
     assert dec.get_layer("dec_conv4").output_shape[1:] == layers[-2]["out_hw"] + (64,)
+
+
+def test_decoder_upsamples_frequency_and_time_separately(rng):
+    """``[frequency, time]`` upsampling factors: a tall start keeps frequency resolution early."""
+    import json
+
+    from vae_tfp.model import conv_layers
+
+    cfg = model_preset("tiny").replace(decoder_shape=(16, 4, 8),
+                                       decoder=((8, 3, (2, 4), False), (8, 3, (2, 4), False)))
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.to_dict()["decoder"][0] == [8, 3, [2, 4], False]
+    dec = make_decoder(cfg)
+    assert dec.get_layer("dec_conv0").output_shape == (None, 32, 16, 8)
+    assert [l["out_hw"] for l in conv_layers(cfg) if l["name"].startswith("dec")] == [(32, 16), (64, 64), (64, 64)]
+    z = rng.standard_normal((2, cfg.latent_dim)).astype(np.float32)
+    xla = make_decoder(cfg, xla=True)
+    xla.set_weights(dec.get_weights())
+    np.testing.assert_allclose(xla(z).mean().numpy(), dec(z).mean().numpy(), rtol=1e-5, atol=1e-6)
+    assert VAE(cfg).decoder.count_params() + VAE(cfg).encoder.count_params() + 2 * 3 * 4 == cfg.parameter_estimate()
+
+
+@pytest.mark.parametrize("up", [(2, 4, 1), (0, 2), (2, 9), ("2", 2), (True, 2)])
+def test_invalid_upsampling_factors(up):
+    with pytest.raises(ConfigError):
+        model_preset("tiny").replace(decoder_shape=(16, 4, 8), decoder=((8, 3, up, False), (8, 3, (2, 4), False)))
+
+
+def test_depth_to_space_matches_tensorflow_and_splits_frequency_and_time(rng):
+    from vae_tfp.model import DepthToSpace
+
+    x = rng.standard_normal((2, 3, 5, 8)).astype(np.float32)
+    np.testing.assert_array_equal(DepthToSpace(2)(x).numpy(), tf.nn.depth_to_space(x, 2).numpy())
+    y = DepthToSpace((1, 4))(x).numpy()  # time only: 4 consecutive frames per position
+    assert y.shape == (2, 3, 20, 2)
+    np.testing.assert_array_equal(y[0, 1, 4:8, 1], x[0, 1, 1, [1, 3, 5, 7]])
+
+
+def test_posterior_starts_at_the_configured_scale():
+    x = np.zeros((2, 64, 64, 1), np.float32)
+    for scale, expected in ((0.05, 0.05), (0.0, np.log(2.0))):  # 0: Keras' zero bias, softplus(0)
+        q = make_encoder(model_preset("tiny").replace(posterior_init_scale=scale))(x)
+        cov = q.covariance().numpy()
+        np.testing.assert_allclose(np.sqrt(np.diagonal(cov, axis1=1, axis2=2)), expected, rtol=1e-3)
+        assert np.abs(cov - np.diag(np.diagonal(cov[0]))).max() < 1e-6  # still diagonal at the start
+
+
+
+def test_hidden_dense_layers_in_the_decoder():
+    import json
+
+    cfg = model_preset("tiny").replace(decoder_dense=(16, 8))
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    dec = make_decoder(cfg)
+    assert dec.get_layer("dec_hidden1").output_shape == (None, 8)
+    vae = VAE(cfg)
+    assert vae.encoder.count_params() + vae.decoder.count_params() + 2 * 3 * 4 == cfg.parameter_estimate()
+    tiny = model_preset("tiny")
+    assert count_flops(cfg)["decoder_macs"] - count_flops(tiny)["decoder_macs"] == \
+        4 * 16 + 16 * 8 + 8 * 1024 - 4 * 1024
+    with pytest.raises(ConfigError):
+        tiny.replace(decoder_dense=(0,))

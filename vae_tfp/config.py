@@ -175,12 +175,16 @@ class ModelConfig:
         num_modes: Components of the Gaussian-mixture prior.
         encoder: Conv blocks, each ``[filters, kernel, stride, batch_norm, max_pool]``
             (ReLU; ``max_pool`` adds a 2x2 max-pool after the block).
+        decoder_dense: Widths of hidden Dense (ReLU) layers between z and the Dense layer that is
+            reshaped to ``decoder_shape`` (default none, as in ``seed``).
         decoder_shape: (height, width, channels) the Dense layer's output is reshaped to.
         decoder: Blocks, each ``[filters, kernel, upsample, batch_norm]``: UpSampling2D(upsample)
-            then Conv2D(filters, kernel, ReLU), then optional batch norm.
-        output_upsample: The final linear Conv2D predicts ``output_upsample**2`` values per
-            position, rearranged by depth-to-space into an ``output_upsample`` times larger image
-            (a sub-pixel convolution; 1 = a plain Conv2D at full size, as in ``seed``).
+            then Conv2D(filters, kernel, ReLU), then optional batch norm. ``upsample`` is one factor
+            for both axes or ``[frequency, time]`` factors (as Keras' ``UpSampling2D(size)``).
+        output_upsample: The final linear Conv2D predicts ``fh * fw`` values per position,
+            rearranged by depth-to-space into an image ``fh`` times taller and ``fw`` times wider
+            (a sub-pixel convolution; 1 = a plain Conv2D at full size, as in ``seed``). One factor
+            for both axes or ``[frequency, time]`` factors.
         likelihood: One of ``bernoulli`` (logits, IndependentBernoulli), ``continuous_bernoulli``,
             ``gaussian`` or ``laplace`` (learned per-pixel scale).
         beta: Weight of the KL term after warm-up.
@@ -188,6 +192,9 @@ class ModelConfig:
         free_nats: Per-example KL below this many nats is not penalised (0 = off).
         learning_rate: Adam learning rate.
         prior_init_scale: Std of the random initial prior means.
+        posterior_init_scale: Initial std of the posterior q(z|x) (the bias of its scale's
+            diagonal); 0 keeps Keras' zero bias, a std of softplus(0) = 0.69 as in ``seed``.
+            A small value starts training close to a plain autoencoder.
     """
 
     name: str = "custom"
@@ -195,20 +202,26 @@ class ModelConfig:
     latent_dim: int = 32
     num_modes: int = 10
     encoder: tuple = ()
+    decoder_dense: tuple = ()
     decoder_shape: tuple = (4, 4, 256)
     decoder: tuple = ()
-    output_upsample: int = 1
+    output_upsample: int | tuple = 1
     likelihood: str = "bernoulli"
     beta: float = 1.0
     kl_warmup_steps: int = 0
     free_nats: float = 0.0
     learning_rate: float = 1e-3
     prior_init_scale: float = 1.0
+    posterior_init_scale: float = 0.0
 
     def __post_init__(self) -> None:
         # Normalise JSON lists to tuples so equal configs compare and hash equal.
         object.__setattr__(self, "input_shape", _int_tuple(self.input_shape, "input_shape", 3))
         object.__setattr__(self, "decoder_shape", _int_tuple(self.decoder_shape, "decoder_shape", 3))
+        if not isinstance(self.decoder_dense, (list, tuple)) or any(
+                isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_CHANNELS for v in self.decoder_dense):
+            raise ConfigError(f"decoder_dense={self.decoder_dense!r} must be a list of widths in [1, {MAX_CHANNELS}]")
+        object.__setattr__(self, "decoder_dense", tuple(self.decoder_dense))
         object.__setattr__(self, "encoder", tuple(_block(b, "encoder", 5) for b in self.encoder))
         object.__setattr__(self, "decoder", tuple(_block(b, "decoder", 4) for b in self.decoder))
         h, w, c = self.input_shape
@@ -221,22 +234,26 @@ class ModelConfig:
                 raise ConfigError(f"{name}={v!r} must be an integer in [1, {top}]")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood={self.likelihood!r} must be one of {LIKELIHOODS}")
-        for name in ("beta", "free_nats", "learning_rate", "prior_init_scale"):
+        for name in ("beta", "free_nats", "learning_rate", "prior_init_scale", "posterior_init_scale"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"{name}={v!r} must be a finite non-negative number")
         if not isinstance(self.kl_warmup_steps, int) or self.kl_warmup_steps < 0:
             raise ConfigError(f"kl_warmup_steps={self.kl_warmup_steps!r} must be a non-negative integer")
-        if isinstance(self.output_upsample, bool) or not isinstance(self.output_upsample, int) \
-                or not 1 <= self.output_upsample <= 8:
-            raise ConfigError(f"output_upsample={self.output_upsample!r} must be an integer in [1, 8]")
+        if isinstance(self.output_upsample, list):
+            object.__setattr__(self, "output_upsample", tuple(self.output_upsample))
+        if not _valid_factors(self.output_upsample, 64):
+            raise ConfigError(f"output_upsample={self.output_upsample!r} must be an integer in [1, 64] or a "
+                              f"[frequency, time] pair of them")
         if not self.encoder or not self.decoder:
             raise ConfigError("encoder and decoder need at least one block each")
         # The decoder must land exactly on the input size.
         dh, dw, _ = self.decoder_shape
         for filters, kernel, up, bn in self.decoder:
-            dh, dw = dh * up, dw * up
-        dh, dw = dh * self.output_upsample, dw * self.output_upsample
+            uh, uw = upsample_factors(up)
+            dh, dw = dh * uh, dw * uw
+        fh, fw = upsample_factors(self.output_upsample)
+        dh, dw = dh * fh, dw * fw
         if (dh, dw) != (h, w):
             raise ConfigError(f"decoder output {dh}x{dw} does not match input_shape {h}x{w}")
         eh, ew = h, w
@@ -271,12 +288,16 @@ class ModelConfig:
         h, w, c = self.encoder_output_shape()
         d = self.latent_dim
         n += (h * w * c + 1) * (d + d * (d + 1) // 2)
-        n += (d + 1) * math.prod(self.decoder_shape)
+        n_in = d
+        for width in self.decoder_dense:
+            n += (n_in + 1) * width
+            n_in = width
+        n += (n_in + 1) * math.prod(self.decoder_shape)
         c_in = self.decoder_shape[2]
         for filters, kernel, up, bn in self.decoder:
             n += kernel * kernel * c_in * filters + filters + (4 * filters if bn else 0)
             c_in = filters
-        out = self.output_channels() * self.output_upsample ** 2
+        out = self.output_channels() * math.prod(upsample_factors(self.output_upsample))
         n += 3 * 3 * c_in * out + out
         n += 2 * self.num_modes * d
         return n
@@ -284,7 +305,10 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["input_shape"], d["decoder_shape"] = list(self.input_shape), list(self.decoder_shape)
-        d["encoder"], d["decoder"] = [list(b) for b in self.encoder], [list(b) for b in self.decoder]
+        d["decoder_dense"] = list(self.decoder_dense)
+        d["encoder"] = [list(b) for b in self.encoder]
+        d["decoder"] = [[f, k, _json_factors(up), bn] for f, k, up, bn in self.decoder]
+        d["output_upsample"] = _json_factors(self.output_upsample)
         return d
 
     @classmethod
@@ -302,12 +326,30 @@ def _int_tuple(value, name: str, n: int) -> tuple:
     return tuple(value)
 
 
+def upsample_factors(up) -> tuple[int, int]:
+    """Upsampling as (frequency, time) factors: ``2`` → (2, 2), ``[2, 1]`` → (2, 1)."""
+    return (up, up) if isinstance(up, int) else tuple(up)
+
+
+def _valid_factors(up, top: int) -> bool:
+    values = list(up) if isinstance(up, tuple) and len(up) == 2 else [up]
+    return all(not isinstance(v, bool) and isinstance(v, int) and 1 <= v <= top for v in values)
+
+
+def _json_factors(up):
+    return list(up) if isinstance(up, tuple) else up
+
+
 def _block(block, where: str, n: int) -> tuple:
     if not isinstance(block, (list, tuple)) or len(block) != n:
         raise ConfigError(f"{where} block {block!r} must have {n} entries")
-    ints, flags = block[:3] if where == "encoder" else block[:3], block[3:]
+    block = list(block)
+    if where == "decoder" and isinstance(block[2], list):  # [frequency, time] upsampling
+        block[2] = tuple(block[2])
+    ints, flags = block[:2], block[3:]
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in ints) or ints[0] > MAX_CHANNELS \
-            or ints[1] > 15 or ints[2] > 8:
+            or ints[1] > 15 or not _valid_factors(block[2], 8) \
+            or (where == "encoder" and not isinstance(block[2], int)):
         raise ConfigError(f"{where} block {block!r}: filters (<= {MAX_CHANNELS}), kernel (<= 15) and "
                           f"stride/upsample (<= 8) must be positive integers")
     if any(not isinstance(v, bool) for v in flags):

@@ -25,7 +25,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras as keras
 
-from .config import ModelConfig
+from .config import ModelConfig, upsample_factors
 
 tfd, tfpl, tfb = tfp.distributions, tfp.layers, tfp.bijectors
 
@@ -128,17 +128,38 @@ class UpSampling2D(keras.layers.UpSampling2D):
 
 
 class DepthToSpace(keras.layers.Layer):
-    """``tf.nn.depth_to_space``: [b, h, w, c*f*f] → [b, h*f, w*f, c] (the sub-pixel output step)."""
+    """Sub-pixel rearrangement [b, h, w, c*fh*fw] → [b, h*fh, w*fw, c].
 
-    def __init__(self, block_size: int, **kwargs):
+    The order of ``tf.nn.depth_to_space`` (channel ``(i*fw + j)*c + k`` goes to sub-pixel
+    ``(i, j)``, channel ``k``), generalised to different factors along frequency and time.
+    """
+
+    def __init__(self, block_size, **kwargs):
         super().__init__(**kwargs)
         self.block_size = block_size
 
     def call(self, inputs):
-        return tf.nn.depth_to_space(inputs, self.block_size)
+        fh, fw = upsample_factors(self.block_size)
+        _, h, w, c = inputs.shape
+        c //= fh * fw
+        x = tf.reshape(inputs, [-1, h, w, fh, fw, c])
+        x = tf.transpose(x, [0, 1, 3, 2, 4, 5])
+        return tf.reshape(x, [-1, h * fh, w * fw, c])
 
     def get_config(self):
         return {**super().get_config(), "block_size": self.block_size}
+
+
+def _posterior_bias(latent_dim: int, scale: float):
+    """Bias of the posterior's parameter layer: zero, except the scale diagonal's for std ``scale``."""
+    if not scale:
+        return "zeros"
+    n = latent_dim * (latent_dim + 1) // 2
+    # tfpl.MultivariateNormalTriL: params = [loc (d), fill_triangular vector (n)]; diagonal = softplus + 1e-5
+    diagonal = np.diagonal(tfp.math.fill_triangular(np.arange(n)).numpy())
+    bias = np.zeros(latent_dim + n, np.float32)
+    bias[latent_dim + diagonal] = tfp.math.softplus_inverse(np.float32(scale)).numpy()
+    return keras.initializers.Constant(bias)
 
 
 def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
@@ -166,7 +187,8 @@ def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
             x = keras.layers.MaxPool2D(2, name=f"enc_pool{i}")(x)
     x = keras.layers.Flatten(name="enc_flatten")(x)
     d = config.latent_dim
-    x = keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(d), name="enc_params", dtype="float32")(x)
+    x = keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(d), name="enc_params", dtype="float32",
+                           bias_initializer=_posterior_bias(d, config.posterior_init_scale))(x)
     regularizer = MixtureKLRegularizer(prior, free_nats=config.free_nats) if prior is not None else None
     sample = tfd.Distribution.sample if noise is None else (
         lambda q: q.sample(seed=tf.cast(noise.make_seeds(1)[:, 0], tf.int32)))
@@ -188,20 +210,23 @@ def make_decoder(config: ModelConfig, *, xla: bool = False) -> keras.Model:
         A functional model: float32 [batch, latent_dim] → a distribution with batch_shape [batch]
         and event_shape [H, W, 1] whose ``mean()`` is the reconstruction in [0, 1].
     """
-    z = inputs = keras.Input(shape=(config.latent_dim,), name="z")
+    x = inputs = keras.Input(shape=(config.latent_dim,), name="z")
+    for i, width in enumerate(config.decoder_dense):
+        x = keras.layers.Dense(width, activation="relu", kernel_initializer=RELU_INIT, name=f"dec_hidden{i}")(x)
     x = keras.layers.Dense(int(np.prod(config.decoder_shape)), activation="relu", kernel_initializer=RELU_INIT,
-                           name="dec_dense")(z)
+                           name="dec_dense")(x)
     x = keras.layers.Reshape(config.decoder_shape, name="dec_reshape")(x)
     for i, (filters, kernel, up, bn) in enumerate(config.decoder):
-        x = (UpSampling2D if xla else keras.layers.UpSampling2D)(up, name=f"dec_up{i}")(x)
+        x = (UpSampling2D if xla else keras.layers.UpSampling2D)(upsample_factors(up), name=f"dec_up{i}")(x)
         x = keras.layers.Conv2D(filters, kernel, padding="same", activation="relu", kernel_initializer=RELU_INIT,
                                 name=f"dec_conv{i}")(x)
         if bn:
             x = keras.layers.BatchNormalization(name=f"dec_bn{i}")(x)
     channels, f = config.output_channels(), config.output_upsample
+    fh, fw = upsample_factors(f)
     # Linear output (logits or location/scale parameters): never a sigmoid before a Bernoulli.
-    params = keras.layers.Conv2D(channels * f * f, 3, padding="same", name="dec_params", dtype="float32")(x)
-    if f > 1:
+    params = keras.layers.Conv2D(channels * fh * fw, 3, padding="same", name="dec_params", dtype="float32")(x)
+    if fh * fw > 1:
         # sub-pixel: each position predicts an f x f patch. At 512x512 a conv with one output channel
         # ran at 2 % of the CPU's peak; this runs at 33 % (benchmarks/results/conv_layers.json).
         params = DepthToSpace(f, name="dec_depth_to_space", dtype="float32")(params)
@@ -329,7 +354,8 @@ def conv_layers(config: ModelConfig) -> list[dict]:
     layers = []
 
     def add(name, h, w, c_in, c_out, kernel, stride=1, upsample=1, depth_to_space=1):
-        oh, ow = -(-h * upsample // stride), -(-w * upsample // stride)
+        uh, uw = upsample_factors(upsample)
+        oh, ow = -(-h * uh // stride), -(-w * uw // stride)
         layers.append({"name": name, "in_hw": (h, w), "c_in": c_in, "c_out": c_out, "kernel": kernel,
                        "stride": stride, "upsample": upsample, "depth_to_space": depth_to_space,
                        "out_hw": (oh, ow), "macs": oh * ow * kernel * kernel * c_in * c_out})
@@ -346,7 +372,7 @@ def conv_layers(config: ModelConfig) -> list[dict]:
         h, w = add(f"dec_conv{i}", h, w, c, filters, kernel, upsample=up)
         c = filters
     f = config.output_upsample
-    add("dec_params", h, w, c, config.output_channels() * f * f, 3, depth_to_space=f)
+    add("dec_params", h, w, c, config.output_channels() * math.prod(upsample_factors(f)), 3, depth_to_space=f)
     return layers
 
 
@@ -365,7 +391,8 @@ def count_flops(config: ModelConfig) -> dict[str, int]:
     d = config.latent_dim
     enc = sum(l["macs"] for l in convs if l["name"].startswith("enc")) \
         + math.prod(config.encoder_output_shape()) * (d + d * (d + 1) // 2)
-    dec = sum(l["macs"] for l in convs if l["name"].startswith("dec")) + d * math.prod(config.decoder_shape)
+    widths = (d, *config.decoder_dense, math.prod(config.decoder_shape))
+    dec = sum(l["macs"] for l in convs if l["name"].startswith("dec")) + sum(a * b for a, b in zip(widths, widths[1:]))
     fwd = enc + dec
     return {"encoder_macs": enc, "decoder_macs": dec, "forward_macs": fwd, "forward_flops": 2 * fwd,
             "train_flops": 6 * fwd - 2 * convs[0]["macs"]}
