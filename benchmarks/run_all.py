@@ -8,9 +8,12 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BENCHES = [
-    ["train_throughput.py", "--presets", "seed", "benchmarks/configs/default-v1.json", "default", "small"],
+    ["train_throughput.py", "--presets", "seed", "benchmarks/configs/default-v1.json", "benchmarks/configs/default-v2.json",
+     "default", "small"],
     ["train_throughput.py", "--presets", "seed", "default", "--jit", "--name", "train_throughput_jit"],
-    ["conv_layers.py", "--presets", "benchmarks/configs/default-v1.json", "default"],
+    ["conv_layers.py", "--presets", "benchmarks/configs/default-v2.json", "default"],
+    ["resolution_ceiling.py", "--data", "data/notes"],
+    ["decoder_fit.py", "--preset", "default", "--codes", "random", "--name", "decoder_fit_random_codes"],
     ["input_pipeline.py", "--data", "data/notes"],
     ["prepare_throughput.py", "--spec", "default"],
     ["inversion.py", "--spec", "default", "--clips", "32", "--all"],

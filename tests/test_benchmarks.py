@@ -39,3 +39,26 @@ def test_conv_layers_times_every_conv(tmp_path):
     layers = out["results"]["tiny"]["layers"]
     assert len(layers) == len(cfg.encoder) + len(cfg.decoder) + 1
     assert all(r["ms"] > 0 for r in layers)
+
+
+def test_resolution_ceiling_is_the_recon_gain_of_block_means(tmp_path, tiny_dataset):
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from resolution_ceiling import block_mean
+
+    x = np.arange(16, dtype=float).reshape(1, 4, 4)
+    np.testing.assert_allclose(block_mean(x, 1, 2)[0, 0], [0.5, 0.5, 2.5, 2.5])
+    np.testing.assert_allclose(block_mean(x, 2, 1)[0, :, 0], [2, 2, 10, 10])
+    out = run(tmp_path, "resolution_ceiling.py", "--data", str(tiny_dataset), "--split", "train", "--name", "r")
+    gains = {(b["frequency_bins"], b["time_frames"]): b["recon_gain"] for b in out["blocks"]}
+    assert gains[(2, 2)] > gains[(4, 4)] > gains[(8, 8)] > 0  # coarser blocks lose more
+
+
+@pytest.mark.slow
+def test_decoder_fit_learns_from_fixed_codes(tmp_path, tiny_dataset):
+    out = run(tmp_path, "decoder_fit.py", "--data", str(tiny_dataset), "--preset", "tiny", "--epochs", "3",
+              "--batch-size", "2", "--name", "d")
+    rows = out["epochs"]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["nll_nats"] < rows[0]["nll_nats"]
+    assert all(r["train_recon_gain"] > 0 for r in rows)

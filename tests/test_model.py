@@ -182,9 +182,10 @@ def test_conv_layers_walk_every_conv_at_its_size():
     assert [l["name"] for l in layers][:2] == ["enc_conv0", "enc_conv1"] and layers[-1]["name"] == "dec_params"
     assert len(layers) == len(cfg.encoder) + len(cfg.decoder) + 1
     assert layers[0]["out_hw"] == (128, 128)  # the 4x4 stride-4 stem
-    assert layers[-1]["in_hw"] == layers[-1]["out_hw"] == (128, 128) and layers[-1]["c_out"] == 16
+    # frequency first: 512 rows x 16 columns, then 32 frames per position (sub-pixel along time)
+    assert layers[-1]["in_hw"] == layers[-1]["out_hw"] == (512, 16) and layers[-1]["c_out"] == 32
     dec = make_decoder(cfg)
-    assert dec.get_layer("dec_conv4").output_shape[1:] == layers[-2]["out_hw"] + (64,)
+    assert dec.get_layer("dec_conv2").output_shape[1:] == layers[-2]["out_hw"] + (64,) == (512, 16, 64)
 
 
 def test_decoder_upsamples_frequency_and_time_separately(rng):

@@ -266,6 +266,8 @@ class VAE(keras.Model):
 
     Metrics: ``loss`` (recon + beta_t * KL, what is optimised), ``recon`` (−log p(x|z), nats per
     example), ``kl`` (nats per example), ``neg_elbo`` (recon + KL, nats per example), ``beta``.
+    With ``free_nats`` the KL in these metrics is the per-example KL raised to the free nats, so
+    ``neg_elbo`` is an upper bound of the true one (:func:`vae_tfp.training.evaluate` is exact).
     """
 
     def __init__(self, config: ModelConfig, *, seed: int = 0, xla: bool = False, **kwargs):

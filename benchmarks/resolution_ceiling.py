@@ -1,0 +1,52 @@
+"""What resolution recon_gain needs: the recon_gain of the data itself averaged over blocks.
+
+A decoder that reproduced each image perfectly at a coarser resolution (block means, then
+repeated back to full size) would score exactly this. Frequency x time block sizes; 4x4 is a
+perfect 128x128 image shown at 512x512.
+
+    python benchmarks/resolution_ceiling.py --data data/notes
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import emit, machine  # noqa: E402
+
+BLOCKS = [(2, 2), (4, 4), (8, 8), (2, 1), (4, 1), (8, 1), (16, 1), (1, 16), (1, 32), (1, 64), (1, 128), (4, 32)]
+
+
+def block_mean(x, fh: int, fw: int):
+    """[n, H, W] → the mean of each fh x fw block, repeated back to [n, H, W]."""
+    import numpy as np
+
+    n, h, w = x.shape
+    means = x.reshape(n, h // fh, fh, w // fw, fw).mean(axis=(2, 4))
+    return np.repeat(np.repeat(means, fh, axis=1), fw, axis=2)
+
+
+def main():
+    from vae_tfp.dataset import load_numpy
+    from vae_tfp.training import mean_image
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="data/notes")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--name", default="resolution_ceiling")
+    args = ap.parse_args()
+    x = load_numpy(args.data, args.split)[..., 0].astype("float64")
+    mse_mean = float(((x - mean_image(args.data)[..., 0]) ** 2).mean())
+    h, w = x.shape[1:]
+    rows = []
+    for fh, fw in BLOCKS:
+        if h % fh or w % fw:
+            continue
+        mse = float(((x - block_mean(x, fh, fw)) ** 2).mean())
+        rows.append({"frequency_bins": fh, "time_frames": fw, "recon_gain": round(mse_mean / mse, 3)})
+    emit(args.name, {"benchmark": "resolution_ceiling", "machine": machine(), "data": args.data,
+                     "split": args.split, "n_examples": len(x), "image": [h, w], "blocks": rows})
+
+
+if __name__ == "__main__":
+    main()
