@@ -227,8 +227,9 @@ def make_decoder(config: ModelConfig, *, xla: bool = False) -> keras.Model:
     # Linear output (logits or location/scale parameters): never a sigmoid before a Bernoulli.
     params = keras.layers.Conv2D(channels * fh * fw, 3, padding="same", name="dec_params", dtype="float32")(x)
     if fh * fw > 1:
-        # sub-pixel: each position predicts an f x f patch. At 512x512 a conv with one output channel
-        # ran at 2 % of the CPU's peak; this runs at 33 % (benchmarks/results/conv_layers.json).
+        # sub-pixel: each position predicts an fh x fw patch. At 512x512 a conv with one output channel
+        # ran at 2 % of the CPU's peak (benchmarks/results/conv_layers.json); `default` predicts 32
+        # frames per position along time, where the image changes slowly.
         params = DepthToSpace(f, name="dec_depth_to_space", dtype="float32")(params)
     return keras.Model(inputs, likelihood_layer(config)(params), name="decoder")
 
