@@ -175,8 +175,6 @@ class ModelConfig:
         num_modes: Components of the Gaussian-mixture prior.
         encoder: Conv blocks, each ``[filters, kernel, stride, batch_norm, max_pool]``
             (ReLU; ``max_pool`` adds a 2x2 max-pool after the block).
-        decoder_dense: Widths of hidden Dense (ReLU) layers between z and the Dense layer that is
-            reshaped to ``decoder_shape`` (default none, as in ``seed``).
         decoder_shape: (height, width, channels) the Dense layer's output is reshaped to.
         decoder: Blocks, each ``[filters, kernel, upsample, batch_norm]``: UpSampling2D(upsample)
             then Conv2D(filters, kernel, ReLU), then optional batch norm. ``upsample`` is one factor
@@ -202,7 +200,6 @@ class ModelConfig:
     latent_dim: int = 32
     num_modes: int = 10
     encoder: tuple = ()
-    decoder_dense: tuple = ()
     decoder_shape: tuple = (4, 4, 256)
     decoder: tuple = ()
     output_upsample: int | tuple = 1
@@ -218,10 +215,6 @@ class ModelConfig:
         # Normalise JSON lists to tuples so equal configs compare and hash equal.
         object.__setattr__(self, "input_shape", _int_tuple(self.input_shape, "input_shape", 3))
         object.__setattr__(self, "decoder_shape", _int_tuple(self.decoder_shape, "decoder_shape", 3))
-        if not isinstance(self.decoder_dense, (list, tuple)) or any(
-                isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_CHANNELS for v in self.decoder_dense):
-            raise ConfigError(f"decoder_dense={self.decoder_dense!r} must be a list of widths in [1, {MAX_CHANNELS}]")
-        object.__setattr__(self, "decoder_dense", tuple(self.decoder_dense))
         object.__setattr__(self, "encoder", tuple(_block(b, "encoder", 5) for b in self.encoder))
         object.__setattr__(self, "decoder", tuple(_block(b, "decoder", 4) for b in self.decoder))
         h, w, c = self.input_shape
@@ -288,11 +281,7 @@ class ModelConfig:
         h, w, c = self.encoder_output_shape()
         d = self.latent_dim
         n += (h * w * c + 1) * (d + d * (d + 1) // 2)
-        n_in = d
-        for width in self.decoder_dense:
-            n += (n_in + 1) * width
-            n_in = width
-        n += (n_in + 1) * math.prod(self.decoder_shape)
+        n += (d + 1) * math.prod(self.decoder_shape)
         c_in = self.decoder_shape[2]
         for filters, kernel, up, bn in self.decoder:
             n += kernel * kernel * c_in * filters + filters + (4 * filters if bn else 0)
@@ -305,7 +294,6 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["input_shape"], d["decoder_shape"] = list(self.input_shape), list(self.decoder_shape)
-        d["decoder_dense"] = list(self.decoder_dense)
         d["encoder"] = [list(b) for b in self.encoder]
         d["decoder"] = [[f, k, _json_factors(up), bn] for f, k, up, bn in self.decoder]
         d["output_upsample"] = _json_factors(self.output_upsample)

@@ -210,11 +210,9 @@ def make_decoder(config: ModelConfig, *, xla: bool = False) -> keras.Model:
         A functional model: float32 [batch, latent_dim] → a distribution with batch_shape [batch]
         and event_shape [H, W, 1] whose ``mean()`` is the reconstruction in [0, 1].
     """
-    x = inputs = keras.Input(shape=(config.latent_dim,), name="z")
-    for i, width in enumerate(config.decoder_dense):
-        x = keras.layers.Dense(width, activation="relu", kernel_initializer=RELU_INIT, name=f"dec_hidden{i}")(x)
+    z = inputs = keras.Input(shape=(config.latent_dim,), name="z")
     x = keras.layers.Dense(int(np.prod(config.decoder_shape)), activation="relu", kernel_initializer=RELU_INIT,
-                           name="dec_dense")(x)
+                           name="dec_dense")(z)
     x = keras.layers.Reshape(config.decoder_shape, name="dec_reshape")(x)
     for i, (filters, kernel, up, bn) in enumerate(config.decoder):
         x = (UpSampling2D if xla else keras.layers.UpSampling2D)(upsample_factors(up), name=f"dec_up{i}")(x)
@@ -394,8 +392,7 @@ def count_flops(config: ModelConfig) -> dict[str, int]:
     d = config.latent_dim
     enc = sum(l["macs"] for l in convs if l["name"].startswith("enc")) \
         + math.prod(config.encoder_output_shape()) * (d + d * (d + 1) // 2)
-    widths = (d, *config.decoder_dense, math.prod(config.decoder_shape))
-    dec = sum(l["macs"] for l in convs if l["name"].startswith("dec")) + sum(a * b for a, b in zip(widths, widths[1:]))
+    dec = sum(l["macs"] for l in convs if l["name"].startswith("dec")) + d * math.prod(config.decoder_shape)
     fwd = enc + dec
     return {"encoder_macs": enc, "decoder_macs": dec, "forward_macs": fwd, "forward_flops": 2 * fwd,
             "train_flops": 6 * fwd - 2 * convs[0]["macs"]}
