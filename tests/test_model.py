@@ -234,3 +234,83 @@ def test_posterior_starts_at_the_configured_scale():
         assert np.abs(cov - np.diag(np.diagonal(cov[0]))).max() < 1e-6  # still diagonal at the start
 
 
+
+
+def _prior_values(vae):
+    return {k: v.numpy().copy() for k, v in prior_variables(vae.prior).items()}
+
+
+def _moved(vae, before):
+    return {k: float(np.abs(v.numpy() - before[k]).max()) for k, v in prior_variables(vae.prior).items()}
+
+
+def test_prior_learns_in_the_first_steps_of_the_default_preset():
+    """The earlier default's KL sat on its free-nats floor, where max(kl, floor) gives no gradient:
+    its prior never moved. The prior now learns from the codes' cross-entropy from the very first step,
+    where the warm-up's β is still 0."""
+    vae = build_vae(model_preset("default"), seed=0)
+    before = _prior_values(vae)
+    x = np.random.default_rng(0).uniform(0, 0.2, (4, 512, 512, 1)).astype(np.float32)
+    vae.fit(x[:2], batch_size=2, epochs=1, verbose=0)  # one step
+    assert all(d > 1e-5 for d in _moved(vae, before).values()), _moved(vae, before)
+
+
+@pytest.mark.parametrize("changes", [{"free_nats": 1e6}, {"free_bits": 1e6}, {"beta": 0.0}],
+                         ids=["floor-never-reached", "free-bits-everywhere", "beta-zero"])
+def test_prior_learns_whatever_the_encoder_side_does(changes):
+    vae = build_vae(model_preset("tiny").replace(**changes), seed=0)
+    before = _prior_values(vae)
+    x = np.random.default_rng(0).uniform(0, 1, (16, 64, 64, 1)).astype(np.float32)
+    vae.fit(x, batch_size=8, epochs=1, verbose=0)
+    assert all(d > 1e-5 for d in _moved(vae, before).values()), _moved(vae, before)
+
+
+def _penalty_and_kl(vae, x):
+    from vae_tfp.model import marginal_kl
+
+    with tf.GradientTape(persistent=True) as tape:
+        q = vae.encoder(x, training=True)
+        z = tf.convert_to_tensor(q)
+        penalty = tf.add_n(vae.encoder.losses)
+        kl_dims = tf.reduce_mean(marginal_kl(q, z, vae.prior), axis=0)
+        kl = tf.reduce_mean(q.log_prob(z) - vae.prior.log_prob(z))
+    return tape, penalty, kl, kl_dims
+
+
+def test_free_bits_charge_kl_plus_the_slack_of_dimensions_below_the_floor():
+    cfg = model_preset("tiny").replace(free_bits=0.5)
+    vae = VAE(cfg)
+    x = np.random.default_rng(0).uniform(0, 1, (8, 64, 64, 1)).astype(np.float32)
+    tape, penalty, kl, kl_dims = _penalty_and_kl(vae, x)
+    expected = kl + tf.reduce_sum(tf.nn.relu(0.5 - kl_dims))
+    np.testing.assert_allclose(penalty.numpy(), expected.numpy(), rtol=1e-4)
+    # the penalty reaches the encoder, and never the prior (it learns from its own term)
+    grads = tape.gradient(penalty, vae.encoder.trainable_variables + list(vae.prior.trainable_variables))
+    enc, prior = grads[:len(vae.encoder.trainable_variables)], grads[len(vae.encoder.trainable_variables):]
+    assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in enc)
+    assert all(g is None or float(tf.reduce_max(tf.abs(g))) == 0 for g in prior)
+
+
+def test_free_bits_cannot_switch_the_kl_off_wholesale():
+    """A per-example floor above every example's KL switches the KL's gradient off wholesale; free bits
+    per dimension keep the pull of the dimensions above their floor."""
+    tiny = model_preset("tiny")
+    x = np.random.default_rng(0).uniform(0, 1, (8, 64, 64, 1)).astype(np.float32)
+    _, _, kl, kl_dims = _penalty_and_kl(VAE(tiny), x)
+    floor = float(np.median(kl_dims.numpy()))  # half the dimensions above it
+    pulls = {}
+    for name, cfg in (("free_nats", tiny.replace(free_nats=10 * float(kl) + floor * tiny.latent_dim)),
+                      ("free_bits", tiny.replace(free_bits=floor))):
+        vae = VAE(cfg)
+        tape, penalty, _, _ = _penalty_and_kl(vae, x)
+        grads = tape.gradient(penalty, vae.encoder.get_layer("enc_params").trainable_variables)
+        pulls[name] = float(tf.reduce_max(tf.abs(grads[0])))
+    assert pulls["free_nats"] == 0.0 and pulls["free_bits"] > 1e-4, pulls
+
+
+def test_mixture_weights_are_trainable_and_start_uniform():
+    from vae_tfp.model import mixture_weights
+
+    prior = make_prior(3, 4)
+    assert set(prior_variables(prior)) == {"logits", "locs", "scales_raw"}
+    np.testing.assert_allclose(mixture_weights(prior), 0.25)

@@ -19,7 +19,10 @@ def test_history_and_diagnostics(trained_tiny):
     assert [h["epoch"] for h in history] == [1, 2, 3]
     for h in history:
         assert {"loss", "recon", "kl", "neg_elbo", "val_neg_elbo", "active_units", "recon_gain",
-                "kl_per_dim", "learning_rate"} <= set(h)
+                "kl_per_dim", "learning_rate", "kl_penalty", "prior_nll", "codes_log_density",
+                "prior_samples_log_density", "prior_hole_gap", "code_spread_ratio", "code_std", "prior_std"} <= set(h)
+        assert h["neg_elbo"] == pytest.approx(h["recon"] + h["kl"], rel=1e-4)  # the true KL, no free bits
+        assert len(h["code_std"]) == len(h["prior_std"]) == model_preset("tiny").latent_dim
         assert len(h["kl_per_dim"]) == model_preset("tiny").latent_dim
         assert all(math.isfinite(h[k]) for k in ("loss", "recon", "kl"))
     assert history[-1]["recon"] < history[0]["recon"]
@@ -33,6 +36,31 @@ def test_evaluate_reports_every_field(trained_tiny, tiny_dataset):
     assert r["neg_elbo_nats"] == pytest.approx(r["recon_nll_nats"] + r["kl_nats"])
     assert r["bits_per_dim"] == pytest.approx(r["neg_elbo_nats"] / (64 * 64 * math.log(2)))
     assert r["latent_dim"] == 4 and r["kl_nats"] >= 0
+
+
+def test_prior_hole_warning():
+    from vae_tfp.training import prior_hole_warning
+
+    fits = {"codes_log_density": -50.0, "prior_samples_log_density": -49.0, "prior_hole_gap": 1.0,
+            "code_spread_ratio": 1.1, "code_std": [1.0] * 32, "prior_std": [1.0] * 32}
+    assert prior_hole_warning(fits) is None
+    hole = {**fits, "codes_log_density": -96.0, "prior_samples_log_density": -49.0, "prior_hole_gap": 47.0}
+    assert prior_hole_warning(hole).startswith("PRIOR HOLE?") and "-96.0" in prior_hole_warning(hole)
+    assert "3.90x" in prior_hole_warning({**fits, "code_spread_ratio": 3.9})
+
+
+def test_prior_hole_diagnostics_see_a_prior_away_from_the_codes():
+    from vae_tfp.model import make_prior, prior_variables
+    from vae_tfp.training import prior_fit_diagnostics, prior_hole_warning
+
+    prior = make_prior(8, 3)
+    codes = np.random.default_rng(0).normal(0, 1, (500, 8)).astype(np.float32)
+    prior_variables(prior)["locs"].assign(np.zeros((3, 8), np.float32))
+    good = prior_fit_diagnostics(codes, prior)
+    assert abs(good["prior_hole_gap"]) < 2 and 0.8 < good["code_spread_ratio"] < 1.25
+    assert prior_hole_warning(good) is None
+    bad = prior_fit_diagnostics(codes * 4, prior)  # codes spread 4x the prior, as in the earlier demo
+    assert bad["prior_hole_gap"] > 20 and prior_hole_warning(bad) is not None
 
 
 def test_collapse_warning():

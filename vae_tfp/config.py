@@ -187,7 +187,12 @@ class ModelConfig:
             ``gaussian`` or ``laplace`` (learned per-pixel scale).
         beta: Weight of the KL term after warm-up.
         kl_warmup_steps: Optimizer steps over which the KL weight rises linearly from 0 to beta.
-        free_nats: Per-example KL below this many nats is not penalised (0 = off).
+        free_bits: Free bits per latent dimension (Kingma et al. 2016): the batch-mean KL of each
+            posterior marginal below this many nats is not charged to the encoder (0 = off). The
+            prior is trained by the codes' cross-entropy whatever this is.
+        free_nats: Legacy per-example floor, ``max(KL, free_nats)`` (0 = off). It gives no
+            gradient below the floor, so the earlier demo model's KL sat on it for 70 epochs;
+            kept so that old model folders load and train as they did. Prefer ``free_bits``.
         learning_rate: Adam learning rate.
         prior_init_scale: Std of the random initial prior means.
         posterior_init_scale: Initial std of the posterior q(z|x) (the bias of its scale's
@@ -206,6 +211,7 @@ class ModelConfig:
     likelihood: str = "bernoulli"
     beta: float = 1.0
     kl_warmup_steps: int = 0
+    free_bits: float = 0.0
     free_nats: float = 0.0
     learning_rate: float = 1e-3
     prior_init_scale: float = 1.0
@@ -227,7 +233,7 @@ class ModelConfig:
                 raise ConfigError(f"{name}={v!r} must be an integer in [1, {top}]")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood={self.likelihood!r} must be one of {LIKELIHOODS}")
-        for name in ("beta", "free_nats", "learning_rate", "prior_init_scale", "posterior_init_scale"):
+        for name in ("beta", "free_bits", "free_nats", "learning_rate", "prior_init_scale", "posterior_init_scale"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"{name}={v!r} must be a finite non-negative number")
@@ -288,7 +294,7 @@ class ModelConfig:
             c_in = filters
         out = self.output_channels() * math.prod(upsample_factors(self.output_upsample))
         n += 3 * 3 * c_in * out + out
-        n += 2 * self.num_modes * d
+        n += 2 * self.num_modes * d + self.num_modes  # prior means, scales, mixture logits
         return n
 
     def to_dict(self) -> dict[str, Any]:
@@ -385,13 +391,13 @@ def _default_preset() -> ModelConfig:
     Adam at 2e-3: after 5 epochs validation neg-ELBO 25 772 nats vs 26 852 at 1e-3.
     """
     return ModelConfig(
-        name="default", input_shape=(512, 512, 1), latent_dim=32, num_modes=10,
+        name="default", input_shape=(512, 512, 1), latent_dim=32,
         encoder=((32, 4, 4, False, False), (64, 4, 2, False, False), (128, 4, 2, False, False),
                  (128, 4, 2, False, False), (256, 4, 2, False, False), (256, 4, 2, False, False)),
         decoder_shape=(64, 8, 32),
         decoder=((128, 3, (2, 1), False), (128, 3, (2, 2), False), (64, 3, (2, 1), False)),
         output_upsample=(1, 32), likelihood="bernoulli", kl_warmup_steps=1500, learning_rate=2e-3,
-        posterior_init_scale=0.05, free_nats=300.0)
+        posterior_init_scale=0.05, free_bits=300.0 / 32, num_modes=64)
 
 
 def _small_preset() -> ModelConfig:

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from .audio import iter_clips
 from .errors import ConfigError
-from .model import reconstruction_mean
+from .model import mixture_components, mixture_weights, reconstruction_mean
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, griffin_lim_tf, spectrogram
 
 
@@ -39,7 +39,7 @@ def decode(model, z: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
 
 def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
                  temperature: float = 1.0) -> np.ndarray:
-    """Draws ``n`` latents from the prior, [n, D].
+    """Draws ``n`` latents from the prior, [n, D]: a component by the mixture weights, then its Gaussian.
 
     Args:
         component: Sample only this mixture component (0-based).
@@ -50,13 +50,13 @@ def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
         raise ConfigError(f"component={component} must be in [0, {k - 1}]")
     if temperature <= 0:
         raise ConfigError(f"temperature={temperature} must be positive")
-    comp = model.prior.components_distribution
-    locs = tf.convert_to_tensor(comp.loc)
-    scales = tf.convert_to_tensor(comp.scale.diag) * temperature
+    locs, scales = mixture_components(model.prior)
+    scales = scales * temperature
     rng = np.random.default_rng(seed)
-    which = np.full(n, component) if component is not None else rng.integers(0, k, n)
+    # components in proportion to the mixture's (fitted) weights
+    which = np.full(n, component) if component is not None else rng.choice(k, n, p=mixture_weights(model.prior))
     eps = rng.standard_normal((n, model.config.latent_dim)).astype(np.float32)
-    return (tf.gather(locs, which).numpy() + eps * tf.gather(scales, which).numpy()).astype(np.float32)
+    return (locs[which] + eps * scales[which]).astype(np.float32)
 
 
 def to_audio(model, images: np.ndarray, *, n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, seed: int = 0) -> np.ndarray:

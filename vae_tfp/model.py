@@ -13,6 +13,15 @@ The KL has no closed form against a mixture, so it is a one-sample Monte-Carlo e
 ``log q(z|x) - log p(z)`` at the very z fed to the decoder, added by
 ``tfpl.KLDivergenceRegularizer`` as the posterior layer's activity regulariser (which Keras
 divides by the batch size: per example, like the reconstruction term).
+
+The KL's two parties learn from separate terms, so that nothing done to the encoder's side can
+stop the prior from learning (the earlier demo model's 300 free nats kept the KL on a constant
+floor, and its prior never moved towards the codes):
+
+* the encoder sees the KL against a *frozen* copy of the prior, with optional free bits per
+  latent dimension (Kingma et al. 2016) and a β warm-up;
+* the prior (means, scales and mixture weights) always sees the cross-entropy
+  ``-log p(z)`` of the codes, at weight 1 — the gradient the ELBO itself gives the prior.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ RELU_INIT = "he_uniform"
 # --- prior ------------------------------------------------------------------------------------
 
 def make_prior(latent_dim: int, num_modes: int, *, init_scale: float = 1.0, seed: int = 0) -> tfd.MixtureSameFamily:
-    """A Gaussian mixture with uniform weights, trainable means and softplus-positive scales.
+    """A Gaussian mixture with trainable weights, means and softplus-positive scales.
 
     Args:
         latent_dim: D, the event size.
@@ -52,23 +61,31 @@ def make_prior(latent_dim: int, num_modes: int, *, init_scale: float = 1.0, seed
 
     Returns:
         ``tfd.MixtureSameFamily`` with batch_shape [] and event_shape [D]; its
-        ``trainable_variables`` are the means [K, D] and the pre-softplus scales [K, D].
+        ``trainable_variables`` are the mixture logits [K] (uniform at first), the means [K, D]
+        and the pre-softplus scales [K, D].
     """
     init = tf.random.stateless_normal([num_modes, latent_dim], seed=[seed, 7], stddev=init_scale)
+    logits = tf.Variable(tf.zeros([num_modes]), name="prior_logits")
     locs = tf.Variable(init, name="prior_locs")
     scales = tfp.util.TransformedVariable(tf.ones([num_modes, latent_dim]), bijector=tfb.Softplus(),
                                           name="prior_scales")
     return tfd.MixtureSameFamily(
-        mixture_distribution=tfd.Categorical(logits=tf.zeros([num_modes])),
+        mixture_distribution=tfd.Categorical(logits=logits),
         components_distribution=tfd.MultivariateNormalDiag(loc=locs, scale_diag=scales),
         name="prior")
 
 
+# Names of the prior's variables in its weight file. Files written before the mixture weights
+# were trainable have no "logits": those priors keep uniform weights.
+PRIOR_VARIABLES = {"prior_logits": "logits", "prior_locs": "locs", "prior_scales": "scales_raw"}
+
+
 def prior_variables(prior: tfd.MixtureSameFamily) -> dict[str, tf.Variable]:
-    """The prior's trainable variables by name: ``locs`` and ``scales_raw`` (pre-softplus)."""
+    """The prior's trainable variables by name: ``logits``, ``locs`` and ``scales_raw`` (pre-softplus)."""
     found = {}
     for v in prior.trainable_variables:
-        found["locs" if "prior_locs" in v.name else "scales_raw"] = v
+        key = next(name for prefix, name in PRIOR_VARIABLES.items() if prefix in v.name)
+        found[key] = v
     return found
 
 
@@ -78,20 +95,69 @@ def mixture_components(prior: tfd.MixtureSameFamily) -> tuple[np.ndarray, np.nda
     return tf.convert_to_tensor(comp.loc).numpy(), tf.convert_to_tensor(comp.scale.diag).numpy()
 
 
+def mixture_weights(prior: tfd.MixtureSameFamily) -> np.ndarray:
+    """The mixture's component probabilities, NumPy [K] summing to 1."""
+    w = prior.mixture_distribution.probs_parameter().numpy().astype(np.float64)
+    return w / w.sum()
+
+
+def frozen_prior(prior: tfd.MixtureSameFamily) -> tfd.MixtureSameFamily:
+    """The same mixture with its parameters behind ``tf.stop_gradient``: no gradient reaches the prior."""
+    comp = prior.components_distribution
+    return tfd.MixtureSameFamily(
+        tfd.Categorical(logits=tf.stop_gradient(prior.mixture_distribution.logits_parameter())),
+        tfd.MultivariateNormalDiag(loc=tf.stop_gradient(tf.convert_to_tensor(comp.loc)),
+                                   scale_diag=tf.stop_gradient(tf.convert_to_tensor(comp.scale.diag))))
+
+
+def prior_marginals(prior: tfd.MixtureSameFamily) -> tfd.MixtureSameFamily:
+    """The prior's 1-D marginal on each latent dimension: a mixture of Normals with batch_shape [D]."""
+    comp = prior.components_distribution
+    locs = tf.transpose(tf.convert_to_tensor(comp.loc))  # [D, K]
+    scales = tf.transpose(tf.convert_to_tensor(comp.scale.diag))
+    logits = tf.broadcast_to(prior.mixture_distribution.logits_parameter(), tf.shape(locs))
+    return tfd.MixtureSameFamily(tfd.Categorical(logits=logits), tfd.Normal(locs, scales))
+
+
+def marginal_kl(posterior, z, prior) -> tf.Tensor:
+    """One-sample Monte-Carlo KL of each posterior marginal q(z_i|x) against the prior's marginal.
+
+    Args:
+        posterior: q(z|x), batch_shape [B], event_shape [D] (a ``MultivariateNormalTriL``).
+        z: [B, D] a sample of it.
+        prior: The mixture prior.
+
+    Returns:
+        [B, D] nats.
+    """
+    q = tfd.Normal(posterior.mean(), posterior.stddev())  # stddev: sqrt(diag(L L^T))
+    return q.log_prob(z) - prior_marginals(prior).log_prob(z)
+
+
 # --- KL regulariser ---------------------------------------------------------------------------
 
 class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
-    """Monte-Carlo ``KL(q || prior)`` per example, with optional free nats; summed over the batch.
+    """The encoder's side of the Monte-Carlo ``KL(q || prior)``, summed over the batch.
 
     Used as an activity regulariser, Keras divides the sum by the batch size, giving the batch
-    mean of the per-example KL. Per-example KL below ``free_nats`` is not penalised.
+    mean of the per-example KL. The prior is frozen here (see the module docstring: it learns from
+    its own cross-entropy term), so the value is a penalty on the encoder alone:
+
+    * ``free_bits`` (nats per latent dimension, Kingma et al. 2016): the batch-mean KL of each
+      posterior marginal q(z_i|x) against the prior's marginal is not penalised below this; the
+      rest of the joint KL (the dependence between dimensions under the mixture) always is. The
+      penalty is ``KL + sum_i max(0, free_bits - KL_i)``: dimensions above the floor keep their
+      pull, so the KL cannot be switched off wholesale.
+    * ``free_nats`` (legacy, per example): ``max(KL, free_nats)`` — kept so that old model
+      folders train as they did; below the floor it gives no gradient at all.
     """
 
-    def __init__(self, prior, *, free_nats: float = 0.0):
+    def __init__(self, prior, *, free_nats: float = 0.0, free_bits: float = 0.0):
         # Behind a closure the prior's variables are not tracked by the encoder: they belong to
         # the prior alone and are saved once, in the prior's file.
         super().__init__(lambda: prior, use_exact_kl=False, test_points_fn=tf.convert_to_tensor)
         self.free_nats = float(free_nats)
+        self.free_bits = float(free_bits)
 
     def __call__(self, posterior):
         # DistributionLambda hands Keras two outputs, the distribution and its sampled tensor, and
@@ -102,10 +168,16 @@ class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
                 return tf.constant(0.0)
             posterior = posterior._tfp_distribution  # symbolic build of a functional model
         z = tf.convert_to_tensor(posterior)  # the reparameterised sample the decoder sees
-        kl = posterior.log_prob(z) - self.distribution_b().log_prob(z)
+        prior = frozen_prior(self.distribution_b())
+        kl = posterior.log_prob(z) - prior.log_prob(z)
         if self.free_nats > 0:
             kl = tf.maximum(kl, self.free_nats)
-        return tf.reduce_sum(kl)
+        penalty = tf.reduce_sum(kl)
+        if self.free_bits > 0:
+            per_dim = tf.reduce_sum(marginal_kl(posterior, z, prior), axis=0)  # [D], batch sums
+            floor = self.free_bits * tf.cast(tf.shape(z)[0], per_dim.dtype)
+            penalty += tf.reduce_sum(tf.nn.relu(floor - per_dim))
+        return penalty
 
 
 # --- encoder / decoder ------------------------------------------------------------------------
@@ -189,7 +261,8 @@ def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
     d = config.latent_dim
     x = keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(d), name="enc_params", dtype="float32",
                            bias_initializer=_posterior_bias(d, config.posterior_init_scale))(x)
-    regularizer = MixtureKLRegularizer(prior, free_nats=config.free_nats) if prior is not None else None
+    regularizer = MixtureKLRegularizer(prior, free_nats=config.free_nats, free_bits=config.free_bits) \
+        if prior is not None else None
     sample = tfd.Distribution.sample if noise is None else (
         lambda q: q.sample(seed=tf.cast(noise.make_seeds(1)[:, 0], tf.int32)))
     z = tfpl.MultivariateNormalTriL(d, convert_to_tensor_fn=sample, activity_regularizer=regularizer,
@@ -263,10 +336,11 @@ def reconstruction_mean(distribution) -> tf.Tensor:
 class VAE(keras.Model):
     """Encoder + decoder + prior with a per-example ELBO training step and loss trackers.
 
-    Metrics: ``loss`` (recon + beta_t * KL, what is optimised), ``recon`` (−log p(x|z), nats per
-    example), ``kl`` (nats per example), ``neg_elbo`` (recon + KL, nats per example), ``beta``.
-    With ``free_nats`` the KL in these metrics is the per-example KL raised to the free nats, so
-    ``neg_elbo`` is an upper bound of the true one (:func:`vae_tfp.training.evaluate` is exact).
+    Metrics (nats per example): ``recon`` (−log p(x|z)), ``kl`` (the Monte-Carlo KL against the
+    prior, exact: no free bits), ``neg_elbo`` (recon + kl), ``kl_penalty`` (what the encoder is
+    charged: the KL with free bits, see :class:`MixtureKLRegularizer`), ``loss``
+    (recon + beta * kl_penalty, what the encoder and decoder minimise), ``prior_nll`` (−log p(z)
+    of the codes, what the prior minimises), ``beta``.
     """
 
     def __init__(self, config: ModelConfig, *, seed: int = 0, xla: bool = False, **kwargs):
@@ -277,7 +351,8 @@ class VAE(keras.Model):
         self.encoder = make_encoder(config, self.prior, self.noise)
         self.decoder = make_decoder(config, xla=xla)
         self._prior_vars = list(self.prior.trainable_variables)  # tracked for the optimizer
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "recon", "kl", "neg_elbo")}
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in ("loss", "recon", "kl", "neg_elbo", "kl_penalty", "prior_nll")}
         self.beta_tracker = keras.metrics.Mean(name="beta")
 
     @property
@@ -295,15 +370,22 @@ class VAE(keras.Model):
         frac = tf.cast(step, tf.float32) / float(self.config.kl_warmup_steps)
         return beta * tf.minimum(1.0, frac)
 
-    def _terms(self, x, training):
-        likelihood = self(x, training=training)
+    def _terms(self, x, training) -> dict[str, tf.Tensor]:
+        q = self.encoder(x, training=training)
+        z = tf.convert_to_tensor(q)  # the sample the KL regulariser saw
+        likelihood = self.decoder(q, training=training)
         # float32 whatever the mixed-precision policy: the loss never runs in half precision
         recon = -tf.reduce_mean(tf.cast(likelihood.log_prob(x), tf.float32))
-        kl = tf.add_n([tf.cast(l, tf.float32) for l in self.encoder.losses]) if self.encoder.losses else tf.constant(0.0)
-        return recon, kl
+        losses = self.encoder.losses
+        penalty = tf.add_n([tf.cast(l, tf.float32) for l in losses]) if losses else tf.constant(0.0)
+        log_p = self.prior.log_prob(z)
+        kl = tf.reduce_mean(q.log_prob(z) - log_p)
+        # The prior's own term: the codes' cross-entropy, with no gradient into the encoder.
+        prior_nll = -tf.reduce_mean(self.prior.log_prob(tf.stop_gradient(z)))
+        return {"recon": recon, "kl": kl, "kl_penalty": penalty, "prior_nll": prior_nll}
 
-    def _update(self, loss, recon, kl, beta):
-        for name, value in (("loss", loss), ("recon", recon), ("kl", kl), ("neg_elbo", recon + kl)):
+    def _update(self, terms, loss, beta):
+        for name, value in {**terms, "loss": loss, "neg_elbo": terms["recon"] + terms["kl"]}.items():
             self.trackers[name].update_state(value)
         self.beta_tracker.update_state(beta)
         return {m.name: m.result() for m in self.metrics}
@@ -313,23 +395,25 @@ class VAE(keras.Model):
         beta = self.beta_at(self.optimizer.iterations)
         loss_scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
-            recon, kl = self._terms(x, training=True)
-            loss = recon + beta * kl
+            terms = self._terms(x, training=True)
+            loss = terms["recon"] + beta * terms["kl_penalty"]
+            # The prior's term reaches only the prior's variables, at full weight whatever beta is.
+            objective = loss + terms["prior_nll"]
             # Under a distribution strategy each replica's gradient is summed: scale to the global mean.
-            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = objective / tf.distribute.get_strategy().num_replicas_in_sync
             if loss_scaled:  # mixed_float16: keep small gradients from underflowing
                 scaled = self.optimizer.get_scaled_loss(scaled)
         grads = tape.gradient(scaled, self.trainable_variables)
         if loss_scaled:
             grads = self.optimizer.get_unscaled_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self._update(loss, recon, kl, beta)
+        return self._update(terms, loss, beta)
 
     def test_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
-        recon, kl = self._terms(x, training=False)
+        terms = self._terms(x, training=False)
         beta = tf.constant(self.config.beta, tf.float32)
-        return self._update(recon + beta * kl, recon, kl, beta)
+        return self._update(terms, terms["recon"] + beta * terms["kl_penalty"], beta)
 
 
 def build_vae(config: ModelConfig, *, seed: int = 0) -> VAE:

@@ -82,6 +82,8 @@ def load_prior_weights(prior, path: Path) -> None:
     try:
         with h5py.File(path, "r") as f:
             for name, var in prior_variables(prior).items():
+                if name == "logits" and name not in f:
+                    continue  # written before the mixture weights were trained: uniform weights
                 if name not in f or not isinstance(f[name], h5py.Dataset):
                     raise ModelFileError(f"{path}: no dataset {name!r} (not a prior weight file)")
                 data = f[name]
@@ -134,6 +136,46 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
             "files": {name: sha256_file(tmp / name) for name in WEIGHT_FILES.values()},
         }
         (tmp / CONFIG).write_text(json.dumps(config, indent=1))
+        _swap_in(tmp, path)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
+                             f"is unchanged") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def replace_prior(path: str | os.PathLike, prior, *, record: dict | None = None,
+                  model_config: ModelConfig | None = None) -> Path:
+    """Rewrites only the prior of a model folder (e.g. after :func:`vae_tfp.prior_fit.fit_prior`).
+
+    The folder is copied, the copy's prior file and ``config.json`` (hash, and ``record`` under
+    ``"prior_fit"``) are rewritten, and the copy is swapped in as :func:`save_model` does: a kill
+    at any point leaves either the old or the new model whole.
+
+    Raises:
+        ModelFileError: the folder is not a model or cannot be written.
+    """
+    info = read_model_info(path)
+    path = info.path
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err})") from None
+    try:
+        for child in path.iterdir():
+            if child.is_file() and child.name != CONFIG:
+                shutil.copy2(child, tmp / child.name)
+        save_prior_weights(prior, tmp / WEIGHT_FILES["prior"])
+        raw = dict(info.raw)
+        raw["files"] = {**raw["files"], WEIGHT_FILES["prior"]: sha256_file(tmp / WEIGHT_FILES["prior"])}
+        if record is not None:
+            raw["prior_fit"] = record
+        if model_config is not None:  # e.g. a refit with another number of components
+            raw["model_config"] = model_config.to_dict()
+        (tmp / CONFIG).write_text(json.dumps(raw, indent=1))
         _swap_in(tmp, path)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)

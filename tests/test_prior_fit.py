@@ -1,0 +1,138 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vae_tfp.dataset import load_numpy
+from vae_tfp.errors import ConfigError, DatasetError, ModelFileError
+from vae_tfp.model import mixture_weights, prior_variables
+from vae_tfp.prior_fit import aggregate_posterior, codes_nll, fit_mixture, fit_prior_saved
+from vae_tfp.saving import load_model
+
+
+def _mismatched_copy(trained_tiny, tmp_path):
+    """The trained tiny model with its prior moved far away from the codes."""
+    from vae_tfp.saving import replace_prior
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_tiny, model_dir)
+    m = load_model(model_dir, parts=("prior",))
+    v = prior_variables(m.prior)
+    v["locs"].assign(v["locs"].numpy() + 25.0)
+    replace_prior(model_dir, m.prior)
+    return model_dir
+
+
+def test_fit_prior_lowers_the_codes_nll_and_fits_weights(trained_tiny, tiny_dataset, tmp_path):
+    model_dir = _mismatched_copy(trained_tiny, tmp_path)
+    x = load_numpy(tiny_dataset, "train")
+    before = load_model(model_dir, parts=("encoder", "prior"))
+    codes = aggregate_posterior(before.encoder, x)
+    nll_before = codes_nll(before.prior, codes)
+    record = fit_prior_saved(model_dir, tiny_dataset)
+    after = load_model(model_dir, parts=("encoder", "prior"))  # reloads, hash checked
+    assert codes_nll(after.prior, codes) < nll_before - 50
+    assert record["codes_nll_after"] < record["codes_nll_before"]
+    w = mixture_weights(after.prior)
+    assert w.sum() == pytest.approx(1.0) and not np.allclose(w, w[0])  # fitted, not uniform
+    assert json.loads((model_dir / "config.json").read_text())["prior_fit"]["n_clips"] == len(x)
+
+
+def test_fit_prior_with_another_number_of_components(trained_tiny, tiny_dataset, tmp_path):
+    model_dir = _mismatched_copy(trained_tiny, tmp_path)
+    fit_prior_saved(model_dir, tiny_dataset, num_modes=5)
+    m = load_model(model_dir)
+    assert m.config.num_modes == 5 and mixture_weights(m.prior).shape == (5,)
+
+
+def test_fit_mixture_recovers_two_clusters(rng):
+    codes = np.concatenate([rng.normal(-5, 0.5, (300, 3)), rng.normal(5, 0.5, (100, 3))])
+    m = fit_mixture(codes, 2, seed=0)
+    order = np.argsort(m["locs"][:, 0])
+    np.testing.assert_allclose(m["weights"][order], [0.75, 0.25], atol=0.02)
+    np.testing.assert_allclose(m["locs"][order, 0], [-5, 5], atol=0.2)
+    np.testing.assert_allclose(m["scales"], 0.5, atol=0.1)
+
+
+def test_a_model_folder_written_before_fitted_weights_still_loads(trained_tiny, tmp_path):
+    """Prior files without mixture logits (written before they were trainable) load with uniform weights."""
+    import h5py
+
+    from vae_tfp.saving import sha256_file
+
+    model_dir = tmp_path / "old"
+    shutil.copytree(trained_tiny, model_dir)
+    with h5py.File(model_dir / "prior.weights.h5", "a") as f:
+        del f["logits"]
+    raw = json.loads((model_dir / "config.json").read_text())
+    raw["files"]["prior.weights.h5"] = sha256_file(model_dir / "prior.weights.h5")
+    (model_dir / "config.json").write_text(json.dumps(raw))
+    m = load_model(model_dir)
+    np.testing.assert_allclose(mixture_weights(m.prior), 1 / m.config.num_modes)
+
+
+def test_two_separated_clusters_are_both_sampled(tmp_path):
+    """A tiny model on a toy dataset of two well-separated families (low and high tones) samples both."""
+    from conftest import harmonic, write
+    from vae_tfp.config import model_preset, spectrogram_preset
+    from vae_tfp.dataset import prepare_dataset
+    from vae_tfp.generate import decode, sample_prior
+    from vae_tfp.training import train
+
+    root = tmp_path / "src"
+    for label, f0 in (("low", 200.0), ("high", 2400.0)):
+        for i in range(10):
+            write(root / label / f"{label}_{i}.wav", harmonic(1.5, 8000, f0 * (1 + 0.02 * i)), 8000)
+    data = tmp_path / "ds"
+    prepare_dataset([root], data, spectrogram_preset("tiny"), progress=False, log=lambda _: None)
+    model_dir = tmp_path / "m"
+    train(data, model_dir, model_preset("tiny"), epochs=6, batch_size=8, verbose=0, log=lambda _: None,
+          tensorboard=False, fit_prior=True)
+    from vae_tfp.dataset import split_clips
+
+    m = load_model(model_dir)
+    x, labels = load_numpy(data, "train"), np.array([c["label"] for c in split_clips(data, "train")])
+    centres = np.stack([x[labels == name].mean(0) for name in ("low", "high")])
+    images = decode(m, sample_prior(m, 200, seed=0))
+    nearest = np.argmin(((images[:, None] - centres[None]) ** 2).mean(axis=(2, 3, 4)), axis=1)
+    share_low = float(np.mean(nearest == 0))
+    assert 0.2 < share_low < 0.8, share_low
+
+
+@pytest.mark.parametrize("case", ["no-encoder", "empty-split", "other-shape"])
+def test_bad_input_gives_one_line_naming_the_file(case, trained_tiny, tiny_dataset, tmp_path):
+    from vae_tfp.dataset import prepare_dataset
+    from vae_tfp.config import spectrogram_preset
+
+    model_dir, data, args = tmp_path / "model", tiny_dataset, []
+    shutil.copytree(trained_tiny, model_dir)
+    if case == "no-encoder":
+        (model_dir / "encoder.weights.h5").unlink()
+        expected = "encoder.weights.h5: missing"
+    elif case == "empty-split":
+        args, expected = ["--split", "nope"], "no split 'nope'"
+    else:
+        from conftest import harmonic, write
+
+        write(tmp_path / "src" / "a.wav", harmonic(2.0, 16000), 16000)
+        data = tmp_path / "small"
+        prepare_dataset([tmp_path / "src"], data, spectrogram_preset("small"), progress=False, log=lambda _: None)
+        expected = "different spectrogram config"
+    for command in (["fit-prior", str(model_dir), str(data)], ["evaluate", str(model_dir), str(data), "--samples", "8"]):
+        proc = subprocess.run([sys.executable, "-m", "vae_tfp.cli", *command, *args], capture_output=True, text=True)
+        lines = [l for l in proc.stderr.splitlines() if l.startswith("vae-tfp")]
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert len(lines) == 1 and expected in lines[0], proc.stderr[-2000:]
+
+
+def test_fit_prior_refuses_an_empty_split(trained_tiny, tiny_dataset, tmp_path, monkeypatch):
+    import vae_tfp.prior_fit as prior_fit
+
+    monkeypatch.setattr(prior_fit, "load_numpy", lambda *a, **k: np.zeros((0, 64, 64, 1), np.float32))
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_tiny, model_dir)
+    with pytest.raises(DatasetError, match="empty"):
+        fit_prior_saved(model_dir, tiny_dataset)
