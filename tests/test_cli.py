@@ -32,3 +32,20 @@ def test_roundtrip_of_only_bad_files_fails(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_text("no")
     assert main(["roundtrip", str(bad), "--out", str(tmp_path / "rt"), "--spec", "tiny"]) == 1
+
+
+def test_evaluate_with_samples_and_fit_prior(trained_tiny, tiny_dataset, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(trained_tiny, model)
+    assert main(["fit-prior", str(model), str(tiny_dataset), "--modes", "4"]) == 0
+    assert "4 components fitted" in capsys.readouterr().out
+    assert main(["evaluate", str(model), str(tiny_dataset), "--samples", "16", "--temperatures", "1", "0.5",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = {r["set"]: r for r in result["samples"]["rows"]}
+    assert {"real (held-out)", "dataset mean", "reconstructions", "prior T=1", "prior T=0.5"} <= set(rows)
+    for key in ("fid", "inception_score", "ndb_k", "precision", "recall", "confidence", "brightness_ratio"):
+        assert key in rows["prior T=1"]
+    assert rows["prior T=1"]["n"] == 16 and result["prior_hole_gap"] is not None

@@ -63,13 +63,15 @@ def cmd_train(args) -> int:
 
     config = model_preset(args.preset)
     changes = {k: v for k, v in (("beta", args.beta), ("kl_warmup_steps", args.warmup),
-                                 ("free_nats", args.free_nats), ("likelihood", args.likelihood),
+                                 ("free_bits", args.free_bits), ("free_nats", args.free_nats),
+                                 ("likelihood", args.likelihood),
                                  ("learning_rate", args.lr)) if v is not None}
     config = config.replace(**changes) if changes else config
     t0 = time.perf_counter()
     history = train(args.data, args.model, config, epochs=args.epochs, batch_size=args.batch_size, resume=args.resume,
                     seed=args.seed, early_stopping_patience=args.early_stopping, steps_per_epoch=args.steps_per_epoch,
-                    jit_compile=args.jit, mixed_precision=args.mixed_precision, verbose=2 if args.quiet else "auto")
+                    jit_compile=args.jit, mixed_precision=args.mixed_precision, fit_prior=args.fit_prior,
+                    verbose=2 if args.quiet else "auto")
     print(f"model: {args.model} ({len(history)} epochs, {time.perf_counter() - t0:.0f} s this run)")
     return 0
 
@@ -77,10 +79,28 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .training import evaluate_saved
 
-    result = evaluate_saved(args.model, args.data, args.split)
+    t0 = time.perf_counter()
+    result = evaluate_saved(args.model, args.data, args.split, samples=args.samples,
+                            temperatures=tuple(args.temperatures), log=lambda m: print(m, file=sys.stderr))
     if not args.per_dim:
         result.pop("kl_per_dim")
+    result["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result, indent=None if args.json else 1))
+    if "samples" in result and not args.json:
+        from .sample_metrics import format_table
+
+        print(format_table(result["samples"]))
+    return 0
+
+
+def cmd_fit_prior(args) -> int:
+    from .prior_fit import fit_prior_saved
+
+    record = fit_prior_saved(args.model, args.data, split=args.split, num_modes=args.modes,
+                             samples_per_clip=args.samples_per_clip, seed=args.seed)
+    print(f"prior of {args.model}: {record['num_modes']} components fitted to {record['n_codes']} codes of "
+          f"{record['n_clips']} clips in {record['seconds']} s; the codes' NLL under the prior "
+          f"{record['codes_nll_before']:.1f} -> {record['codes_nll_after']:.1f} nats")
     return 0
 
 
@@ -201,7 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--beta", type=float, default=None)
     p.add_argument("--warmup", type=int, default=None, help="KL warm-up steps")
-    p.add_argument("--free-nats", type=float, default=None)
+    p.add_argument("--free-bits", type=float, default=None,
+                   help="nats per latent dimension not charged to the encoder (Kingma et al. 2016)")
+    p.add_argument("--free-nats", type=float, default=None, help="legacy per-example KL floor (prefer --free-bits)")
+    p.add_argument("--fit-prior", action="store_true",
+                   help="at the end, refit the prior to the training codes (as `vae-tfp fit-prior`)")
     p.add_argument("--likelihood", default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--early-stopping", type=int, default=None, help="patience in epochs")
@@ -218,7 +242,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--json", action="store_true", help="one line of JSON")
     p.add_argument("--per-dim", action="store_true", help="include KL per latent dimension")
+    p.add_argument("--samples", type=int, default=0,
+                   help="also score N prior samples per temperature against the real floor and the mean image "
+                        "(FID, IS, NDB/K, precision/recall, brightness; trains the dataset's classifier once)")
+    p.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.8, 0.6],
+                   help="prior temperatures scored with --samples")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("fit-prior", help="refit the mixture prior to the codes of a dataset (EM, ex post)")
+    p.add_argument("model", type=Path)
+    p.add_argument("data", type=Path, help="prepared dataset (the one the model was trained on)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--modes", type=int, default=None, help="components (default: the model's num_modes)")
+    p.add_argument("--samples-per-clip", type=int, default=8, help="codes drawn from q(z|x) per clip")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_fit_prior)
 
     def model_ops(p):
         p.add_argument("--out", required=True, type=Path, help="output folder")

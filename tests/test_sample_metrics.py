@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from vae_tfp.sample_metrics import (build_reference, evaluate_samples, frechet_distance, inception_score, ndb,
+                                    precision_recall, score)
+
+
+def test_frechet_distance_of_known_gaussians(rng):
+    a = rng.standard_normal((4000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    b = a + np.array([3.0, 0.0, 0.0])
+    assert frechet_distance(a, b) == pytest.approx(9.0, rel=1e-3)
+    c = a * 2.0  # cov 4I: tr(I + 4I - 2*2I) = 3 per... = 3
+    assert frechet_distance(a, c) == pytest.approx(3.0, rel=0.05)
+
+
+def test_inception_score_bounds():
+    assert inception_score(np.eye(5)) == pytest.approx(5.0)
+    assert inception_score(np.full((10, 5), 0.2)) == pytest.approx(1.0)
+    assert inception_score(np.tile(np.eye(5)[0], (10, 1))) == pytest.approx(1.0)
+
+
+def test_ndb_and_precision_recall_on_same_and_disjoint_sets(rng):
+    bins = rng.integers(0, 10, 2000)
+    assert ndb(bins, rng.integers(0, 10, 2000), 10) <= 0.2
+    assert ndb(bins, np.zeros(500, int), 10) == 1.0
+    real = rng.standard_normal((300, 4))
+    p, r = precision_recall(real, rng.standard_normal((300, 4)))
+    assert p > 0.8 and r > 0.8
+    p, r = precision_recall(real, rng.standard_normal((300, 4)) + 20)
+    assert p == 0.0 and r == 0.0
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_dataset):
+    return build_reference(tiny_dataset, log=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def four_families(tmp_path_factory):
+    """Four tone families x 10 files, 40 % of the files held out: a held-out split like the training one."""
+    from conftest import harmonic, write
+    from vae_tfp.config import spectrogram_preset
+    from vae_tfp.dataset import prepare_dataset
+
+    root = tmp_path_factory.mktemp("families")
+    for label, f0 in (("a", 150.0), ("b", 400.0), ("c", 900.0), ("d", 2000.0)):
+        for i in range(10):
+            write(root / label / f"{label}_{i}.wav", harmonic(1.5, 8000, f0 * (1 + 0.03 * i)), 8000)
+    out = tmp_path_factory.mktemp("families_ds") / "ds"
+    prepare_dataset([root], out, spectrogram_preset("tiny"), split_fractions=(0.6, 0.0, 0.4), progress=False,
+                    log=lambda _: None)
+    return out
+
+
+def test_real_floor_near_zero_and_mean_image_far_from_real(four_families):
+    from vae_tfp.dataset import load_numpy
+
+    reference = build_reference(four_families, log=lambda _: None)
+    real, train = load_numpy(four_families, "test"), load_numpy(four_families, "train")
+    floor = score(reference, real)
+    mean = score(reference, np.repeat(train.mean(0)[None], len(real), axis=0))
+    noise = score(reference, np.random.default_rng(0).uniform(0, 1, real.shape).astype(np.float32))
+    assert floor["fid"] < 0.2 * mean["fid"] and floor["fid"] < 0.2 * noise["fid"], (floor, mean, noise)
+    assert floor["precision"] >= 0.6 and floor["recall"] >= 0.4 and floor["ndb_k"] <= 0.5
+    assert mean["recall"] <= 0.1 and mean["inception_score"] == pytest.approx(1.0, abs=1e-3)
+    assert 0.8 < floor["brightness_ratio"] < 1.25 and noise["brightness_ratio"] > 1.5
+
+
+def test_evaluate_samples_table(trained_tiny, tiny_dataset, reference):
+    from vae_tfp.saving import load_model
+    from vae_tfp.sample_metrics import format_table
+
+    result = evaluate_samples(load_model(trained_tiny), tiny_dataset, n_samples=24, temperatures=(1.0, 0.5),
+                              reference=reference)
+    sets = [r["set"] for r in result["rows"]]
+    assert sets[:5] == ["real (held-out)", "dataset mean", "reconstructions", "prior T=1", "prior T=0.5"]
+    assert any(s.startswith("component ") for s in sets) and "interpolation midpoints" in sets
+    assert result["best_temperature"] in (1.0, 0.5)
+    table = format_table(result)
+    assert table.splitlines()[2].startswith("| real (held-out) |") and "component" not in table

@@ -1,0 +1,202 @@
+"""A small spectrogram classifier whose features score generated images (after GANSynth).
+
+GANSynth (Engel et al., ICLR 2019) judged generated notes with the features and predictions of a
+pitch classifier trained on the real data: a generated set is good when, seen through that
+classifier, it is distributed like the real one. This module trains such a classifier on a
+prepared dataset's own labels — the folder label of every clip and, where the source folder had
+a ``metadata.json``, each discrete field of it (the embedded notes: ``pitch``, ``instrument``,
+``program``, ``velocity``) — one softmax head per label field on a shared 64-D feature layer.
+
+It is saved in the dataset it was trained on, as weights + JSON config like every model here::
+
+    DATASET/classifier/config.json              format, heads and their classes, accuracies,
+                                                the manifest's hash, the weights' hash
+    DATASET/classifier/classifier.weights.h5
+
+and retrained when the dataset's manifest changes. Input: float32 [n, H, W, 1] in [0, 1];
+average pooling first brings any preset to at most 128 frequency rows x 32 time columns (the
+images change slowly along time), so one epoch over the embedded notes takes about a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dataset import MANIFEST, dataset_config, load_manifest, load_numpy, split_clips
+from .errors import DatasetError, ModelFileError
+from .jsonio import read_format_json, write_json_atomic
+
+FORMAT = "vae_tfp.classifier/1"
+FOLDER = "classifier"
+WEIGHTS = "classifier.weights.h5"
+MAX_CLASSES = 64  # a metadata field with more distinct values is not a label (a title, a file name)
+FEATURE_DIM = 64
+POOLED_SHAPE = (128, 32)  # frequency rows, time columns after the input pooling
+
+
+def label_heads(clips: list[dict[str, Any]]) -> dict[str, list]:
+    """The label fields of a split's clips: ``{field: sorted classes}``.
+
+    ``label`` (the folder label) and every metadata field whose values are integers or strings,
+    present on every clip, with 2 to ``MAX_CLASSES`` distinct values. Empty when the clips carry
+    no label that varies.
+    """
+    fields: dict[str, list] = {"label": [c["label"] for c in clips]}
+    for key in sorted({k for c in clips for k in (c.get("meta") or {})}):
+        values = [(c.get("meta") or {}).get(key) for c in clips]
+        if all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in values):
+            fields[key] = values
+    heads = {}
+    for name, values in fields.items():
+        classes = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+        if 2 <= len(classes) <= MAX_CLASSES:
+            heads[name] = classes
+    return heads
+
+
+def _pool_size(shape) -> tuple[int, int]:
+    h, w = shape[0], shape[1]
+    return max(1, h // POOLED_SHAPE[0]), max(1, w // POOLED_SHAPE[1])
+
+
+def make_classifier(input_shape, heads: dict[str, int], *, seed: int = 0):
+    """Pooling → three stride-2 ReLU convs → 64-D features → one linear (logits) head per field.
+
+    Returns:
+        A functional tf_keras model: float32 [batch, H, W, 1] → ``{"features": [batch, 64],
+        field: logits [batch, classes] ...}``.
+    """
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input(shape=tuple(input_shape), name="spectrogram")
+    x = keras.layers.AveragePooling2D(_pool_size(input_shape), name="pool")(x)
+    for i, filters in enumerate((32, 64, 64)):
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu",
+                                kernel_initializer="he_uniform", name=f"conv{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dropout(0.3, name="dropout")(x)
+    features = keras.layers.Dense(FEATURE_DIM, activation="relu", name="features")(x)
+    outputs = {"features": features}
+    for name, n in heads.items():
+        outputs[name] = keras.layers.Dense(n, name=f"head_{name}")(features)
+    return keras.Model(inputs, outputs, name="classifier")
+
+
+@dataclasses.dataclass
+class Classifier:
+    """A trained classifier: ``model`` plus its heads' classes (``{field: classes}``) and record."""
+
+    model: Any
+    heads: dict[str, list]
+    record: dict[str, Any]
+
+    @property
+    def primary(self) -> str:
+        """The head that Inception Score and confidence use: ``pitch`` if there is one (as GANSynth), else ``label``."""
+        return "pitch" if "pitch" in self.heads else next(iter(self.heads))
+
+    def predict(self, images: np.ndarray, *, batch_size: int = 64) -> dict[str, np.ndarray]:
+        """``{"features": [n, 64], field: probabilities [n, classes] ...}`` for images [n, H, W, 1]."""
+        import tensorflow as tf
+
+        outs: dict[str, list] = {}
+        for i in range(0, len(images), batch_size):
+            for k, v in self.model(np.asarray(images[i:i + batch_size], np.float32), training=False).items():
+                outs.setdefault(k, []).append(v.numpy() if k == "features" else tf.nn.softmax(v).numpy())
+        return {k: np.concatenate(v) for k, v in outs.items()}
+
+
+def _manifest_hash(data_dir) -> str:
+    return hashlib.sha256((Path(data_dir) / MANIFEST).read_bytes()).hexdigest()
+
+
+def _targets(clips, heads) -> dict[str, np.ndarray]:
+    out = {}
+    for name, classes in heads.items():
+        index = {c: i for i, c in enumerate(classes)}
+        values = [c["label"] if name == "label" else (c.get("meta") or {}).get(name) for c in clips]
+        # a class not seen in training (a held-out pitch) gets -1: left out of the accuracy
+        out[name] = np.array([index.get(v, -1) for v in values], np.int64)
+    return out
+
+
+def train_classifier(data_dir: str | os.PathLike, *, epochs: int = 40, batch_size: int = 32, seed: int = 0,
+                     log=print) -> Classifier | None:
+    """Trains the classifier on the train split and saves it in ``data_dir/classifier``.
+
+    Returns:
+        The classifier, or None when the dataset has no label with two or more classes (the
+        sample metrics then use a label-free embedding).
+    """
+    import tf_keras as keras
+
+    data_dir = Path(data_dir)
+    clips = split_clips(data_dir, "train")
+    heads = label_heads(clips)
+    if not heads:
+        return None
+    t0 = time.perf_counter()
+    x = load_numpy(data_dir, "train")
+    y = _targets(clips, heads)
+    model = make_classifier(x.shape[1:], {k: len(v) for k, v in heads.items()}, seed=seed)
+    # the features output carries no loss; each head a softmax cross-entropy on its logits
+    loss = {k: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for k in heads}
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    classifier = Classifier(model, heads, {})
+    accuracy = {}
+    for split in ("train", "val", "test"):
+        xs = load_numpy(data_dir, split)
+        if not len(xs):
+            continue
+        probs, ys = classifier.predict(xs), _targets(split_clips(data_dir, split), heads)
+        accuracy[split] = {k: float(np.mean(probs[k].argmax(1)[ys[k] >= 0] == ys[k][ys[k] >= 0]))
+                           if (ys[k] >= 0).any() else None for k in heads}
+    folder = data_dir / FOLDER
+    folder.mkdir(exist_ok=True)
+    model.save_weights(os.fspath(folder / WEIGHTS))
+    record = {"format": FORMAT, "heads": heads, "input_shape": list(x.shape[1:]), "epochs": epochs, "seed": seed,
+              "manifest_sha256": _manifest_hash(data_dir), "accuracy": accuracy,
+              "seconds": round(time.perf_counter() - t0, 1),
+              "weights_sha256": hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()}
+    write_json_atomic(folder / "config.json", record)
+    log(f"trained the sample-metrics classifier on {len(x)} clips of {data_dir} ({record['seconds']} s); "
+        f"accuracy {accuracy}")
+    classifier.record = record
+    return classifier
+
+
+def load_classifier(data_dir: str | os.PathLike, *, train_if_missing: bool = True, log=print) -> Classifier | None:
+    """The dataset's classifier; trained first when missing or trained on another manifest.
+
+    Returns:
+        The classifier, or None when the dataset has no labels to train one on.
+    """
+    data_dir = Path(data_dir)
+    folder = data_dir / FOLDER
+    load_manifest(data_dir)  # a clear error for a folder that is not a dataset
+    config = folder / "config.json"
+    if config.is_file():
+        record = read_format_json(config, FORMAT, ModelFileError, "classifier config")
+        weights = folder / WEIGHTS
+        fresh = record.get("manifest_sha256") == _manifest_hash(data_dir) and weights.is_file() and \
+            hashlib.sha256(weights.read_bytes()).hexdigest() == record.get("weights_sha256")
+        if fresh:
+            heads = {k: list(v) for k, v in record["heads"].items()}
+            model = make_classifier(tuple(record["input_shape"]), {k: len(v) for k, v in heads.items()})
+            model.load_weights(os.fspath(weights))
+            return Classifier(model, heads, record)
+        log(f"{folder}: trained on another version of the dataset (or damaged); retraining")
+    if not train_if_missing:
+        raise DatasetError(f"{data_dir}: has no trained classifier (run `vae-tfp evaluate ... --samples N`)")
+    if dataset_config(data_dir) is None:  # pragma: no cover - dataset_config raises on its own
+        return None
+    return train_classifier(data_dir, log=log)
