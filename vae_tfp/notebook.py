@@ -165,3 +165,39 @@ def label_counts(clips: Sequence[dict]) -> dict[str, int]:
     for c in clips:
         counts[c["label"]] = counts.get(c["label"], 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+CALIBRATION_ROWS = ("real (held-out)", "dataset mean")
+
+
+def metrics_table_html(result: dict, *, components: bool = False) -> str:
+    """The generation table of :func:`vae_tfp.sample_metrics.evaluate_samples` as HTML.
+
+    The calibration rows — the real floor (green) and the dataset-mean collapse baseline (red) —
+    come first and are coloured, so that every other row reads between them.
+    """
+    from .sample_metrics import table_rows
+
+    header, cells = table_rows(result, components=components)
+    colours = {"real (held-out)": "#e3f4e3", "dataset mean": "#f8e1e1"}
+    head = "".join(f"<th style='padding:2px 8px;text-align:right'>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        f"<tr style='background:{colours.get(c[0], 'transparent')}'>"
+        + "".join(f"<td style='padding:2px 8px;text-align:{'left' if i == 0 else 'right'}'>{html.escape(v)}</td>"
+                  for i, v in enumerate(c)) + "</tr>" for c in cells)
+    ref = result.get("reference", {})
+    note = (f"Against {ref.get('n', '?')} {ref.get('split', 'training')} clips, on {ref.get('embedding', '')}. "
+            "FID lower is better (scored at the size of the held-out set); IS and confidence higher; NDB/K lower; "
+            "precision and recall higher; brightness_ratio near 1; nn_ratio near the real row's "
+            "(far below it: copies of training clips).")
+    return (f"<table style='border-collapse:collapse;font:12px sans-serif'><tr>{head}</tr>{body}</table>"
+            f"<p style='font:12px sans-serif'>{html.escape(note)}</p>")
+
+
+def show_metrics(result: dict, *, components: bool = False) -> str:
+    """Displays :func:`metrics_table_html` in Jupyter; returns the HTML."""
+    from IPython.display import HTML, display
+
+    markup = metrics_table_html(result, components=components)
+    display(HTML(markup))
+    return markup

@@ -107,12 +107,14 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
 
 def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", spec: str = "small",
              preset: str = "small", epochs: int = 30, workers: int = 1, roundtrip_files_per_set: int = 8,
-             log=print) -> dict:
+             sample_metrics_n: int = 256, log=print) -> dict:
     """The main job on the embedded data, end to end.
 
     Renders and prepares the embedded data, measures the representation's round trip, trains a
-    short run of a CPU preset (resuming a previous demo run), evaluates it on the held-out split,
-    and writes ``out/index.html`` with samples, reconstructions and an interpolation.
+    short run of a CPU preset (resuming a previous demo run) and refits its prior to the codes,
+    evaluates it on the held-out split — reconstruction and, with ``sample_metrics_n`` prior
+    samples, the generation metrics — and writes ``out/index.html`` with the metrics table,
+    samples, reconstructions and an interpolation.
 
     Returns:
         A summary with the output paths, the round-trip metrics and the evaluation.
@@ -136,17 +138,20 @@ def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", sp
     model_dir = out / "model"
     t1 = time.perf_counter()
     train(data["notes"], model_dir, model_preset(preset), epochs=epochs, resume=(model_dir / "checkpoints").exists(),
-          verbose=2, log=log)
+          fit_prior=True, verbose=2, log=log)
     train_seconds = time.perf_counter() - t1
-    metrics = evaluate_saved(model_dir, data["notes"], "test")
+    metrics = evaluate_saved(model_dir, data["notes"], "test", samples=sample_metrics_n, log=log)
     metrics.pop("kl_per_dim", None)
+    samples = metrics.pop("samples", None)
     files, pair = default_report_inputs(data["audio"])
     index = write_report(model_dir, out, files=files, interpolate=pair,
-                         metrics={**metrics, "train_seconds": round(train_seconds, 1)},
+                         metrics={**metrics, "train_seconds": round(train_seconds, 1)}, sample_metrics=samples,
                          title=f"vae_tfp demo: {preset} preset on the embedded notes")
     return {"report": os.fspath(index), "model": os.fspath(model_dir),
             "datasets": {k: os.fspath(v) for k, v in data.items()},
             "roundtrip": rt["metrics_path"], "roundtrip_summary": rt["summary"], "evaluation": metrics,
+            "sample_metrics": {r["set"]: {k: v for k, v in r.items() if k != "set"} for r in samples["rows"]
+                               if not r["set"].startswith("component ")} if samples else None,
             "seconds": round(time.perf_counter() - t0, 1)}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .audio import find_audio_files
-from .notebook import card_html
+from .notebook import card_html, metrics_table_html
 from .operations import op_generate, op_interpolate, op_reconstruct
 from .saving import read_model_info
 
@@ -31,9 +31,10 @@ def _section(title: str, result: dict, folder: str, note: str = "") -> str:
 
 def write_report(model_dir, out, *, files: Sequence[str | os.PathLike] = (), interpolate: tuple[str, str] | None = None,
                  n_samples: int = 8, seed: int = 0, metrics: dict | None = None, n_iter: int = 32,
-                 title: str | None = None) -> Path:
+                 title: str | None = None, sample_metrics: dict | None = None) -> Path:
     """Writes ``out/index.html`` with generated samples, reconstructions of ``files`` and an
-    interpolation between the clips ``interpolate`` (files or ``DATASET:INDEX``).
+    interpolation between the clips ``interpolate`` (files or ``DATASET:INDEX``), and with
+    ``sample_metrics`` (:func:`vae_tfp.sample_metrics.evaluate_samples`) the generation table.
 
     Returns:
         The path of ``index.html``.
@@ -42,6 +43,10 @@ def write_report(model_dir, out, *, files: Sequence[str | os.PathLike] = (), int
     out.mkdir(parents=True, exist_ok=True)
     info = read_model_info(model_dir)
     sections = []
+    if sample_metrics:
+        sections.append("<h2>Generation metrics</h2><p>Prior samples, reconstructions and interpolation midpoints "
+                        "scored against the real training clips, between the real floor and the dataset-mean "
+                        "baseline.</p>" + metrics_table_html(sample_metrics))
     samples = op_generate(model_dir, out / "samples", n=n_samples, seed=seed, n_iter=n_iter)
     sections.append(_section("Samples from the prior", samples, "samples",
                              "z drawn from the trained Gaussian mixture, decoded (mean), Griffin-Lim."))
@@ -66,7 +71,8 @@ def write_report(model_dir, out, *, files: Sequence[str | os.PathLike] = (), int
             f"<h1>{html.escape(title or 'vae_tfp report')}</h1><table>{rows}</table>{''.join(sections)}</body></html>")
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
-    (out / "report.json").write_text(json.dumps({"model": os.fspath(model_dir), "metrics": metrics or {}}, indent=1))
+    (out / "report.json").write_text(json.dumps({"model": os.fspath(model_dir), "metrics": metrics or {},
+                                                 "sample_metrics": sample_metrics}, indent=1, default=float))
     return index
 
 
