@@ -62,3 +62,19 @@ def test_decoder_fit_learns_from_fixed_codes(tmp_path, tiny_dataset):
     rows = out["epochs"]
     assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["nll_nats"] < rows[0]["nll_nats"]
     assert all(r["train_recon_gain"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_sample_quality_scores_models_and_their_refit(tmp_path, trained_tiny, tiny_dataset):
+    import numpy as np
+
+    out = run(tmp_path, "sample_quality.py", "--data", str(tiny_dataset), "--models", f"tiny={trained_tiny}",
+              "--refit", "--modes", "4", "-n", "16", "--temperatures", "1", "--pairs", "2", "--steps", "3",
+              "--name", "s")
+    assert set(out["models"]) == {"tiny", "tiny + refit (4 components)"}
+    for result in out["models"].values():
+        rows = {r["set"]: r for r in result["rows"]}
+        assert {"real (held-out)", "dataset mean", "reconstructions", "prior T=1"} <= set(rows)
+        assert all(np.isfinite(r["fid"]) and 0 <= r["precision"] <= 1 for r in rows.values())
+        assert set(result["targets"]) >= {"fid_le_2x_recon", "ndb_k_le_0.2", "recall_ge_0.4", "all"}
+        assert 0 <= result["interpolation"]["monotone_fraction_mean"] <= 1
