@@ -27,6 +27,8 @@ _EXPORTS = {
     "make_tf_dataset": "dataset", "dataset_config": "dataset", "split_clips": "dataset",
     "render_demo_data": "demo_data",
     "roundtrip_files": "pipeline", "ensure_demo_data": "pipeline", "run_demo": "pipeline",
+    "fit_prior": "prior_fit", "fit_prior_saved": "prior_fit",
+    "evaluate_samples": "sample_metrics", "load_classifier": "classifier",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

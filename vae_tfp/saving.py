@@ -18,6 +18,7 @@ folder and swapped in with renames, so a crash while saving leaves the previous 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -97,6 +98,37 @@ def load_prior_weights(prior, path: Path) -> None:
 
 # --- save -------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _atomic_folder(path: Path, needed_bytes: int = 0):
+    """Yields a temporary sibling folder to fill; swaps it in for ``path`` when the block succeeds.
+
+    Any failure removes the temporary folder and leaves the previous model intact; an
+    ``OSError`` (a full disk included) becomes one :class:`ModelFileError` naming ``path``.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        recover_interrupted_save(path)
+        # HDF5 crashes the process (SIGSEGV) when the disk fills mid-write: check the space first.
+        free = shutil.disk_usage(path.parent).free
+        if free < needed_bytes + SAVE_SLACK_BYTES:
+            raise OSError(28, f"No space left on device: the model needs "
+                              f"{(needed_bytes + SAVE_SLACK_BYTES) / 2**20:.1f} MB, {free / 2**20:.1f} MB free")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
+                             f"is unchanged") from None
+    try:
+        yield tmp
+        _swap_in(tmp, path)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
+                             f"is unchanged") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, history: list | None = None,
                manifest_hash: str | None = None, training: dict | None = None) -> Path:
     """Writes a model folder atomically (see module docstring). Returns its path.
@@ -107,21 +139,8 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
         ModelFileError: the folder cannot be written (the previous model is left intact).
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        recover_interrupted_save(path)
-        # HDF5 crashes the process (SIGSEGV) when the disk fills mid-write: check the space first.
-        weights = vae.encoder.weights + vae.decoder.weights + list(vae.prior.trainable_variables)
-        needed = sum(4 * int(np.prod(w.shape)) for w in weights) + SAVE_SLACK_BYTES
-        free = shutil.disk_usage(path.parent).free
-        if free < needed:
-            raise OSError(28, f"No space left on device: the model needs {needed / 2**20:.1f} MB, "
-                              f"{free / 2**20:.1f} MB free")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
-    except OSError as err:
-        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
-                             f"is unchanged") from None
-    try:
+    weights = vae.encoder.weights + vae.decoder.weights + list(vae.prior.trainable_variables)
+    with _atomic_folder(path, sum(4 * int(np.prod(w.shape)) for w in weights)) as tmp:
         vae.encoder.save_weights(os.fspath(tmp / WEIGHT_FILES["encoder"]))
         vae.decoder.save_weights(os.fspath(tmp / WEIGHT_FILES["decoder"]))
         save_prior_weights(vae.prior, tmp / WEIGHT_FILES["prior"])
@@ -136,14 +155,6 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
             "files": {name: sha256_file(tmp / name) for name in WEIGHT_FILES.values()},
         }
         (tmp / CONFIG).write_text(json.dumps(config, indent=1))
-        _swap_in(tmp, path)
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
-                             f"is unchanged") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
@@ -151,20 +162,18 @@ def replace_prior(path: str | os.PathLike, prior, *, record: dict | None = None,
                   model_config: ModelConfig | None = None) -> Path:
     """Rewrites only the prior of a model folder (e.g. after :func:`vae_tfp.prior_fit.fit_prior`).
 
-    The folder is copied, the copy's prior file and ``config.json`` (hash, and ``record`` under
-    ``"prior_fit"``) are rewritten, and the copy is swapped in as :func:`save_model` does: a kill
-    at any point leaves either the old or the new model whole.
+    The folder's files are copied into a temporary folder, whose prior file and ``config.json``
+    (hash, ``record`` under ``"prior_fit"``, optionally a new ``model_config``) are rewritten, and
+    it is swapped in as :func:`save_model` does: a kill at any point leaves either the old or the
+    new model whole.
 
     Raises:
         ModelFileError: the folder is not a model or cannot be written.
     """
     info = read_model_info(path)
     path = info.path
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
-    except OSError as err:
-        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err})") from None
-    try:
+    size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    with _atomic_folder(path, size) as tmp:
         for child in path.iterdir():
             if child.is_file() and child.name != CONFIG:
                 shutil.copy2(child, tmp / child.name)
@@ -176,14 +185,6 @@ def replace_prior(path: str | os.PathLike, prior, *, record: dict | None = None,
         if model_config is not None:  # e.g. a refit with another number of components
             raw["model_config"] = model_config.to_dict()
         (tmp / CONFIG).write_text(json.dumps(raw, indent=1))
-        _swap_in(tmp, path)
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
-                             f"is unchanged") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
