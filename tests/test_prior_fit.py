@@ -113,7 +113,14 @@ def test_bad_input_gives_one_line_naming_the_file(case, trained_tiny, tiny_datas
         (model_dir / "encoder.weights.h5").unlink()
         expected = "encoder.weights.h5: missing"
     elif case == "empty-split":
-        args, expected = ["--split", "nope"], "no split 'nope'"
+        from conftest import harmonic, write
+
+        for i in range(3):
+            write(tmp_path / "src" / f"a_{i}.wav", harmonic(1.0, 8000), 8000)
+        data = tmp_path / "all-train"
+        prepare_dataset([tmp_path / "src"], data, spectrogram_preset("tiny"), split_fractions=(1.0, 0.0, 0.0),
+                        progress=False, log=lambda _: None)
+        args, expected = ["--split", "test"], "split 'test' is empty"
     else:
         from conftest import harmonic, write
 

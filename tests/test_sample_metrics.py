@@ -79,3 +79,21 @@ def test_evaluate_samples_table(trained_tiny, tiny_dataset, reference):
     assert result["best_temperature"] in (1.0, 0.5)
     table = format_table(result)
     assert table.splitlines()[2].startswith("| real (held-out) |") and "component" not in table
+
+
+def test_datasets_without_labels_use_a_pca_embedding(tmp_path):
+    from conftest import harmonic, write
+    from vae_tfp.config import spectrogram_preset
+    from vae_tfp.dataset import load_numpy, prepare_dataset
+
+    for i in range(12):  # one folder, one file-name prefix: a single label, no metadata
+        write(tmp_path / "src" / f"take_{i}.wav", harmonic(1.5, 8000, 200.0 * (1 + 0.2 * i)), 8000)
+    data = tmp_path / "ds"
+    prepare_dataset([tmp_path / "src"], data, spectrogram_preset("tiny"), split_fractions=(0.7, 0.0, 0.3),
+                    progress=False, log=lambda _: None)
+    reference = build_reference(data, log=lambda _: None)
+    assert reference.embedding.startswith("PCA") and not (data / "classifier").exists()
+    real, train = load_numpy(data, "test"), load_numpy(data, "train")
+    floor = score(reference, real)
+    mean = score(reference, np.repeat(train.mean(0)[None], len(real), axis=0))
+    assert "inception_score" not in floor and floor["fid"] < mean["fid"] and mean["recall"] == 0.0
