@@ -147,3 +147,83 @@ def test_mixed_bfloat16_keeps_distributions_float32(tiny_dataset, tmp_path):
 
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
     assert read_model_info(tmp_path / "m").model_config.name == "tiny"
+
+
+# --- GPU-safe training (simulated: no GPU here) ------------------------------------------------
+
+def _fake_gpu(monkeypatch):
+    import tensorflow as tf
+
+    real = tf.config.list_physical_devices
+    fake = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: [fake] if kind == "GPU" else real(kind))
+
+
+def test_determinism_defaults_follow_the_device(monkeypatch):
+    from vae_tfp.training import determinism_plan
+
+    assert determinism_plan(None, False) == {"op_determinism": True, "broadcast_upsampling": False, "gpu": False}
+    assert determinism_plan(None, True)["op_determinism"] is False  # never with XLA
+    _fake_gpu(monkeypatch)
+    assert determinism_plan(None, False)["op_determinism"] is False
+    assert determinism_plan(True, False) == {"op_determinism": True, "broadcast_upsampling": True, "gpu": True}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jit", [False, True], ids=["no-xla", "xla"])
+@pytest.mark.parametrize("preset", ["seed", "default", "small", "tiny"])
+def test_train_step_ops_have_deterministic_gpu_kernels_when_determinism_is_on(preset, jit, monkeypatch):
+    """The op audit: the traced train step (forward + gradient + Adam) of every preset, as it would run
+    on a GPU with determinism requested. Before the fix the decoder kept Keras' UpSampling2D there, whose
+    gradient ResizeNearestNeighborGrad has no deterministic GPU kernel: training stopped at step 1."""
+    from vae_tfp.training import NONDETERMINISTIC_GPU_OPS, determinism_plan, train_step_op_types
+
+    _fake_gpu(monkeypatch)
+    config = model_preset(preset)
+    plan = determinism_plan(True, jit)
+    ops = train_step_op_types(config, broadcast_upsampling=plan["broadcast_upsampling"], jit_compile=jit)
+    before = train_step_op_types(config, broadcast_upsampling=jit, jit_compile=jit)  # the decoder before the fix
+    print(f"\n{preset} {'xla' if jit else 'no-xla'}: determinism {'on' if plan['op_determinism'] else 'off'}; "
+          f"{len(ops)} op types: {sorted(ops)}\n  breaking GPU determinism before: "
+          f"{sorted(before & NONDETERMINISTIC_GPU_OPS)}, after: {sorted(ops & NONDETERMINISTIC_GPU_OPS)}")
+    if plan["op_determinism"]:
+        assert not ops & NONDETERMINISTIC_GPU_OPS
+    if not jit:
+        assert "ResizeNearestNeighborGrad" in before  # the audit sees the op that broke GPU training
+
+
+def test_out_of_memory_is_one_clear_message_and_global_state_is_restored(tiny_dataset, tmp_path, monkeypatch):
+    import tensorflow as tf
+    import tf_keras as keras
+    from tensorflow.python.framework import config as tf_config
+
+    from vae_tfp.model import VAE
+
+    def oom(self, data):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[8,64,64,8]")
+
+    monkeypatch.setattr(VAE, "train_step", oom)
+    determinism = tf_config.is_op_determinism_enabled()
+    with pytest.raises(TrainingError) as err:
+        train(tiny_dataset, tmp_path / "m", model_preset("tiny"), epochs=1, batch_size=8, verbose=0,
+              log=lambda _: None, tensorboard=False, mixed_precision="mixed_bfloat16")
+    message = str(err.value)
+    assert "out of memory" in message and "batch size 8" in message and "--batch-size 4" in message
+    assert "MB of conv activations per example" in message and "\n" not in message
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert tf_config.is_op_determinism_enabled() == determinism
+
+
+def test_resume_refuses_another_configuration(tiny_dataset, tmp_path):
+    model = tmp_path / "m"
+    train(tiny_dataset, model, model_preset("tiny"), epochs=1, batch_size=8, verbose=0, log=lambda _: None,
+          tensorboard=False)
+    assert (model / "checkpoints" / "run_config.json").is_file()
+    with pytest.raises(TrainingError, match=r"model_config\.latent_dim") as err:
+        train(tiny_dataset, model, model_preset("tiny").replace(latent_dim=6), epochs=2, batch_size=8, verbose=0,
+              log=lambda _: None, tensorboard=False, resume=True)
+    print(f"\n--resume with another config: {err.value}")
+    history = train(tiny_dataset, model, model_preset("tiny"), epochs=2, batch_size=8, verbose=0,
+                    log=lambda _: None, tensorboard=False, resume=True)
+    assert [h["epoch"] for h in history] == [1, 2]

@@ -71,6 +71,7 @@ def cmd_train(args) -> int:
     history = train(args.data, args.model, config, epochs=args.epochs, batch_size=args.batch_size, resume=args.resume,
                     seed=args.seed, early_stopping_patience=args.early_stopping, steps_per_epoch=args.steps_per_epoch,
                     jit_compile=args.jit, mixed_precision=args.mixed_precision, fit_prior=args.fit_prior,
+                    deterministic=args.deterministic,
                     verbose=2 if args.quiet else "auto")
     print(f"model: {args.model} ({len(history)} epochs, {time.perf_counter() - t0:.0f} s this run)")
     return 0
@@ -233,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     p.add_argument("--mixed-precision", default=None, choices=("mixed_float16", "mixed_bfloat16"),
                    help="half-precision convolutions (GPU); distributions and loss stay float32")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                   help="bitwise reproducible training (TensorFlow op determinism). Default: on without a GPU, "
+                        "off with one, where deterministic cuDNN algorithms cost speed and the decoder switches "
+                        "to a slower upsampling whose gradient has a deterministic GPU kernel. Never with --jit")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -26,6 +26,7 @@ Prior-hole diagnostics (generation samples the prior, so the prior must cover th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -305,6 +306,113 @@ class _EpochEnd(keras.callbacks.Callback):
         self.writer.flush()
 
 
+# Op types that TensorFlow refuses to run on a GPU under op determinism ("A deterministic GPU
+# implementation of ... is not currently available"). Source: the error messages compiled into
+# TensorFlow 2.21's libtensorflow_cc.so.2 (`strings libtensorflow_cc.so.2 | grep "deterministic GPU
+# implementation"`) and TF's determinism RFC (tensorflow/community rfcs/20210119-determinism.md), by
+# op type. Left out as conditional: FusedBatchNormGrad* (only when batch norm is not training) and
+# DepthwiseConv2dNativeBackpropFilter (only with cuDNN older than 7.6.3).
+NONDETERMINISTIC_GPU_OPS = frozenset({
+    "ResizeNearestNeighborGrad", "AdjustContrast", "AdjustContrastv2", "SparseTensorDenseMatMul",
+    "CropAndResizeGradBoxes", "CropAndResizeGradImage", "SegmentSum", "SegmentProd", "SegmentMin", "SegmentMax",
+    "SegmentMean", "UnsortedSegmentSum", "UnsortedSegmentProd", "UnsortedSegmentMin", "UnsortedSegmentMax",
+})
+
+
+def describe_devices() -> str:
+    """What training runs on: the visible GPUs' names, else the CPU cores."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return f"CPU ({os.cpu_count()} cores, no GPU visible)"
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    return f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}: {', '.join(names)}"
+
+
+def determinism_plan(deterministic: bool | None, jit_compile: bool) -> dict[str, bool]:
+    """Whether to enable op determinism and which upsampling the decoder uses.
+
+    ``deterministic=None`` (the default) means: on without a GPU, off with one (cuDNN's
+    deterministic algorithms cost speed, unmeasured here). Determinism is never enabled with XLA
+    (no deterministic XLA kernel for some gradients, e.g. MaxPool). With determinism on and a GPU
+    visible, the decoder uses the broadcast upsampling, whose gradient is a plain sum: Keras'
+    ``UpSampling2D`` gradient, ``ResizeNearestNeighborGrad``, has no deterministic GPU kernel.
+    """
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    on = (not gpu if deterministic is None else bool(deterministic)) and not jit_compile
+    return {"op_determinism": on, "broadcast_upsampling": bool(jit_compile or (on and gpu)), "gpu": gpu}
+
+
+def train_step_op_types(config: ModelConfig, *, broadcast_upsampling: bool, jit_compile: bool = False,
+                        batch_size: int = 2) -> set[str]:
+    """Op types of the traced train step (forward, gradient, optimizer), nested functions included."""
+    vae = VAE(config, xla=broadcast_upsampling)
+    vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
+    vae(tf.zeros((1,) + tuple(config.input_shape)), training=False)
+    vae.optimizer.build(vae.trainable_variables)
+    step = tf.function(vae.train_step, jit_compile=jit_compile)
+    graph = step.get_concrete_function(tf.TensorSpec((batch_size,) + tuple(config.input_shape), tf.float32)).graph
+    graph_def = graph.as_graph_def()
+    ops = {n.op for n in graph_def.node}
+    for function in graph_def.library.function:
+        ops |= {n.op for n in function.node_def}
+    return ops
+
+
+def activation_bytes_per_example(config: ModelConfig, *, mixed_precision: bool = False) -> int:
+    """The conv layers' output activations of one example, kept for the backward pass (bytes)."""
+    from .model import conv_layers
+
+    per_value = 2 if mixed_precision else 4
+    return sum(math.prod(l["out_hw"]) * l["c_out"] for l in conv_layers(config)) * per_value
+
+
+def out_of_memory_message(config: ModelConfig, batch_size: int, *, mixed_precision: bool = False) -> str:
+    mb = activation_bytes_per_example(config, mixed_precision=mixed_precision) / 2**20
+    smaller = max(1, batch_size // 2)
+    return (f"out of memory on {describe_devices()} at batch size {batch_size}: the {config.name!r} model keeps "
+            f"~{mb:.0f} MB of conv activations per example for the backward pass ({batch_size * mb:.0f} MB per "
+            f"batch, plus gradients and optimizer state); try --batch-size {smaller}"
+            + ("" if mixed_precision else " or --mixed-precision mixed_float16"))
+
+
+RUN_CONFIG = "run_config.json"
+
+
+def check_run_config(ckpt_dir: Path, config: ModelConfig, spec) -> None:
+    """Writes the run's model and spectrogram configs beside its checkpoints; on resume, refuses others."""
+    file = ckpt_dir / RUN_CONFIG
+    current = {"model_config": config.to_dict(), "spectrogram_config": spec.to_dict()}
+    if file.is_file():
+        saved = json.loads(file.read_text())
+        differ = [f"{part}.{k}" for part in current for k in sorted(set(current[part]) | set(saved.get(part, {})))
+                  if current[part].get(k) != saved.get(part, {}).get(k)]
+        if differ:
+            raise TrainingError(f"{ckpt_dir.parent}: cannot resume with another configuration; these differ from the "
+                                f"checkpointed run: {', '.join(differ)} (use another --model folder)")
+        return
+    write_json_atomic(file, current)
+
+
+def _restores_global_state(fn):
+    """Puts the mixed-precision policy and op determinism back as they were, however ``fn`` ends
+    (an error, a KeyboardInterrupt in a notebook), so a kernel is never left in another mode."""
+    from tensorflow.python.framework import config as tf_config
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        policy = keras.mixed_precision.global_policy().name
+        determinism = tf_config.is_op_determinism_enabled()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+            if determinism != tf_config.is_op_determinism_enabled():
+                (tf_config.enable_op_determinism if determinism else tf_config.disable_op_determinism)()
+
+    return wrapper
+
+
+@_restores_global_state
 def train(
     data_dir: str | os.PathLike,
     model_dir: str | os.PathLike,
@@ -320,7 +428,7 @@ def train(
     val_examples: int = 64,
     jit_compile: bool = False,
     mixed_precision: str | None = None,
-    deterministic: bool = True,
+    deterministic: bool | None = None,
     tensorboard: bool = True,
     fit_prior: bool = False,
     verbose: int | str = "auto",
@@ -344,8 +452,10 @@ def train(
         jit_compile: Compile the train step with XLA.
         mixed_precision: ``"mixed_float16"`` (GPUs) or ``"mixed_bfloat16"`` (TPUs, recent CPUs/GPUs):
             convolutions in half precision; the distribution layers and the loss stay float32.
-        deterministic: Enable TensorFlow op determinism (reproducible on CPU). Not with
-            ``jit_compile``: XLA lacks deterministic kernels for some gradients (MaxPool).
+        deterministic: TensorFlow op determinism (bitwise reproducible runs). None: on without a
+            GPU, off with one; True on a GPU switches the decoder to an upsampling whose gradient
+            has a deterministic GPU kernel (:func:`determinism_plan`). Never with ``jit_compile``.
+            The policy and determinism are restored when training ends or fails.
         tensorboard: Write TensorBoard logs to ``model_dir/checkpoints/logs``.
         fit_prior: At the end, refit the exported model's prior to the codes of the training
             split (:func:`vae_tfp.prior_fit.fit_prior_saved`).
@@ -370,9 +480,10 @@ def train(
         raise TrainingError(f"{model_dir}: already has a training run; use --resume to continue it or "
                             f"choose another --model folder")
     keras.utils.set_random_seed(seed)
-    if deterministic and not jit_compile:
-        # XLA has no deterministic kernel for some gradients (MaxPool): XLA runs are seeded, not bitwise
+    plan = determinism_plan(deterministic, jit_compile)
+    if plan["op_determinism"]:
         tf.config.experimental.enable_op_determinism()
+    log(f"training on {describe_devices()}; op determinism {'on' if plan['op_determinism'] else 'off'}")
     strategy = strategy or tf.distribute.get_strategy()
     if not is_chief(strategy):
         # Multi-worker: every worker takes part in saving, but only the chief writes the real folder.
@@ -382,13 +493,14 @@ def train(
         raise ConfigError(f"mixed_precision={mixed_precision!r} must be mixed_float16, mixed_bfloat16 or None")
     keras.mixed_precision.set_global_policy(mixed_precision or "float32")
     with strategy.scope():
-        vae = VAE(config, seed=seed, xla=jit_compile)
+        vae = VAE(config, seed=seed, xla=plan["broadcast_upsampling"])
         vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
         vae(tf.zeros((1,) + spec.shape), training=False)
         vae.optimizer.build(vae.trainable_variables)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     checkpoint = tf.train.Checkpoint(model=vae, optimizer=vae.optimizer, epoch=epoch_var)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    check_run_config(ckpt_dir, config, spec)
     manager = tf.train.CheckpointManager(checkpoint, os.fspath(ckpt_dir), max_to_keep=2)
     history: list[dict] = []
     if resume and manager.latest_checkpoint:
@@ -423,10 +535,13 @@ def train(
     if early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping("val_neg_elbo", patience=early_stopping_patience))
     log(f"training {config.name!r} on {n_train} clips of {data_dir} for epochs {initial_epoch + 1}..{epochs}")
-    vae.fit(train_ds, validation_data=val_ds if load_manifest(data_dir)["splits"]["val"]["n_clips"] else None,
-            epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-            verbose=verbose)
-    keras.mixed_precision.set_global_policy("float32")
+    try:
+        vae.fit(train_ds, validation_data=val_ds if load_manifest(data_dir)["splits"]["val"]["n_clips"] else None,
+                epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                verbose=verbose)
+    except tf.errors.ResourceExhaustedError:
+        raise TrainingError(out_of_memory_message(config, batch_size, mixed_precision=bool(mixed_precision)
+                                                  and mixed_precision != "float32")) from None
     if not is_chief(strategy):
         shutil.rmtree(model_dir, ignore_errors=True)
         return history
