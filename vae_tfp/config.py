@@ -428,6 +428,17 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
 MODEL_SPECTROGRAM = {"seed": "default", "default": "default", "small": "small", "tiny": "tiny"}
 
 
+def model_spectrogram(preset: str) -> SpectrogramConfig:
+    """The spectrogram preset a model preset is built for (``default`` → 512 x 512, ``small`` → 128 x 128)."""
+    model_preset(preset)  # a clear error for an unknown name
+    return spectrogram_preset(MODEL_SPECTROGRAM[preset])
+
+
+def spectrogram_preset_name(config: SpectrogramConfig) -> str | None:
+    """The name of the preset equal to ``config``, or None for a custom config."""
+    return next((name for name, preset in SPECTROGRAM_PRESETS.items() if preset == config), None)
+
+
 def model_preset(name: str) -> ModelConfig:
     """Returns the named :class:`ModelConfig` preset."""
     try:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .audio import find_audio_files, write_wav
 from .config import SpectrogramConfig, spectrogram_preset
-from .errors import VaeTfpError
+from .errors import DatasetError, VaeTfpError
 from .metrics import roundtrip_file, summarize
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
 
@@ -103,6 +103,35 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
             log(f"prepared {folder} in {time.perf_counter() - t0:.1f} s")
         out[name] = folder
     return out
+
+
+def prepare_audio_dir(audio_dir: str | os.PathLike, data_dir: str | os.PathLike, *, spec: str = "default",
+                      workers: int = 1, log=print) -> Path:
+    """Prepares a folder of the user's audio (sub-folders as labels) into ``data_dir/NAME-SPEC``.
+
+    Reused when it is already prepared from the same folder with the same spectrogram preset;
+    prepared again when the folder or the preset changed (so rerunning a notebook is cheap and
+    changing its ``AUDIO_DIR`` re-prepares).
+
+    Returns:
+        The dataset folder.
+    """
+    from .dataset import load_manifest, prepare_dataset
+
+    source = Path(audio_dir).resolve()
+    if not source.is_dir():
+        raise DatasetError(f"{audio_dir}: not a folder of audio files")
+    folder = Path(data_dir) / f"{source.name}-{spec}"
+    config = spectrogram_preset(spec)
+    if (folder / "manifest.json").exists():
+        manifest = load_manifest(folder)
+        if manifest.get("sources") == [os.fspath(source)] and manifest["spectrogram_config"] == config.to_dict():
+            return folder
+        log(f"{folder}: prepared from another folder or preset; preparing {source} again")
+    t0 = time.perf_counter()
+    prepare_dataset([source], folder, config, workers=workers, overwrite=True, progress=True, log=log)
+    log(f"prepared {folder} from {source} in {time.perf_counter() - t0:.1f} s")
+    return folder
 
 
 def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", spec: str = "small",

@@ -328,6 +328,11 @@ def describe_devices() -> str:
     return f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}: {', '.join(names)}"
 
 
+def default_model_preset() -> str:
+    """``default`` (512 x 512) when a GPU is visible, ``small`` (128 x 128) on a CPU."""
+    return "default" if tf.config.list_physical_devices("GPU") else "small"
+
+
 def determinism_plan(deterministic: bool | None, jit_compile: bool) -> dict[str, bool]:
     """Whether to enable op determinism and which upsampling the decoder uses.
 
