@@ -7,7 +7,9 @@ brightness on the dataset's classifier. With ``--refit`` each model is also scor
 ex-post refit of its prior to the codes (a copy is refitted; the folder is left as it is), so
 joint training, refit and both can be compared. ``targets`` checks issue #11's acceptance items
 on prior samples at T = 1: FID <= 2x the reconstructions', NDB/K <= 0.2, precision >= 0.6,
-recall >= 0.4, IS >= 70 % of the real floor's, brightness within 20 %.
+recall >= 0.4, IS >= 70 % of the real floor's, brightness within 20 %. ``reconstruction`` holds
+the held-out recon_gain, active units and KL of each (:func:`vae_tfp.training.evaluate`), so a
+recipe's samples are read beside what it keeps of reconstruction.
 
 Also kept: interpolation smoothness (fraction of steps along A → B, between held-out clips, whose
 decoded image moves further from A). The former "novelty" and "diversity" ratios are gone: a set
@@ -62,6 +64,7 @@ def main():
     from vae_tfp.prior_fit import fit_prior_saved
     from vae_tfp.sample_metrics import build_reference, evaluate_samples, format_table
     from vae_tfp.saving import load_model
+    from vae_tfp.training import evaluate
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")
@@ -93,11 +96,15 @@ def main():
             result = evaluate_samples(model, args.data, split=args.split, n_samples=args.n,
                                       temperatures=tuple(args.temperatures), per_component=False, seed=args.seed,
                                       reference=reference)
+            held_out = evaluate(model.encoder, model.decoder, model.prior, args.data, args.split)
             result.update(model=folder, targets=targets(result),
+                          reconstruction={k: held_out[k] for k in ("recon_gain", "active_units", "kl_nats",
+                                                                   "neg_elbo_nats", "prior_hole_gap")},
                           interpolation=smoothness(model, args.data, pairs=args.pairs, steps=args.steps,
                                                    seed=args.seed))
             results[label] = result
-            print(f"## {label}\n{format_table(result)}\n", file=sys.stderr)
+            print(f"## {label}\nheld-out reconstruction: {result['reconstruction']}\n{format_table(result)}\n",
+                  file=sys.stderr)
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     emit(args.name, {"benchmark": "sample_quality", "machine": machine(), "data": args.data, "split": args.split,

@@ -78,3 +78,4 @@ def test_sample_quality_scores_models_and_their_refit(tmp_path, trained_tiny, ti
         assert all(np.isfinite(r["fid"]) and 0 <= r["precision"] <= 1 for r in rows.values())
         assert set(result["targets"]) >= {"fid_le_2x_recon", "ndb_k_le_0.2", "recall_ge_0.4", "all"}
         assert 0 <= result["interpolation"]["monotone_fraction_mean"] <= 1
+        assert result["reconstruction"]["recon_gain"] > 0 and result["reconstruction"]["active_units"] >= 0
