@@ -91,20 +91,16 @@ def kl_per_dimension(means: np.ndarray, stds: np.ndarray, prior, *, samples: int
 
     Args:
         means, stds: Posterior marginals [n, D].
-        prior: The mixture prior; its per-dimension marginal is a 1-D Gaussian mixture.
+        prior: The mixture prior; its per-dimension marginal is a 1-D Gaussian mixture
+            (:func:`vae_tfp.model.prior_marginals`, with the mixture's weights).
     """
     import tensorflow_probability as tfp
 
-    tfd = tfp.distributions
-    comp = prior.components_distribution
-    locs = tf.convert_to_tensor(comp.loc)  # [K, D]
-    scales = tf.convert_to_tensor(comp.scale.diag)  # [K, D]
-    k = locs.shape[0]
-    marginal = tfd.MixtureSameFamily(tfd.Categorical(logits=tf.zeros([tf.shape(locs)[1], k])),
-                                     tfd.Normal(tf.transpose(locs), tf.transpose(scales)))  # batch [D]
-    q = tfd.Normal(means.astype(np.float32), stds.astype(np.float32))  # batch [n, D]
+    from .model import prior_marginals
+
+    q = tfp.distributions.Normal(means.astype(np.float32), stds.astype(np.float32))  # batch [n, D]
     z = q.sample(samples, seed=seed)  # [S, n, D]
-    kl = q.log_prob(z) - marginal.log_prob(z)
+    kl = q.log_prob(z) - prior_marginals(prior).log_prob(z)
     return tf.reduce_mean(kl, axis=[0, 1]).numpy()
 
 
