@@ -206,7 +206,9 @@ def test_decoder_upsamples_frequency_and_time_separately(rng):
     xla.set_weights(dec.get_weights())
     np.testing.assert_allclose(xla(z).mean().numpy(), dec(z).mean().numpy(), rtol=1e-5, atol=1e-6)
     vae = VAE(cfg)
-    assert vae.decoder.count_params() + vae.encoder.count_params() + 2 * 3 * 4 == cfg.parameter_estimate()
+    prior = sum(int(np.prod(v.shape)) for v in vae.prior.trainable_variables)  # means, scales, mixture logits
+    assert prior == 2 * 3 * 4 + 3
+    assert vae.decoder.count_params() + vae.encoder.count_params() + prior == cfg.parameter_estimate()
 
 
 @pytest.mark.parametrize("up", [(2, 4, 1), (0, 2), (2, 9), ("2", 2), (True, 2)])
