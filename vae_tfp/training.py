@@ -371,7 +371,7 @@ def out_of_memory_message(config: ModelConfig, batch_size: int, *, mixed_precisi
     mb = activation_bytes_per_example(config, mixed_precision=mixed_precision) / 2**20
     smaller = max(1, batch_size // 2)
     return (f"out of memory on {describe_devices()} at batch size {batch_size}: the {config.name!r} model keeps "
-            f"~{mb:.0f} MB of conv activations per example for the backward pass ({batch_size * mb:.0f} MB per "
+            f"~{mb:.3g} MB of conv activations per example for the backward pass ({batch_size * mb:.3g} MB per "
             f"batch, plus gradients and optimizer state); try --batch-size {smaller}"
             + ("" if mixed_precision else " or --mixed-precision mixed_float16"))
 
