@@ -21,7 +21,6 @@ images change slowly along time), so one epoch over the embedded notes takes abo
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -29,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import MANIFEST, dataset_config, load_manifest, load_numpy, split_clips
+from .dataset import load_manifest, load_numpy, manifest_hash, split_clips
 from .errors import DatasetError, ModelFileError
 from .jsonio import read_format_json, write_json_atomic
+from .saving import sha256_file
 
 FORMAT = "vae_tfp.classifier/1"
 FOLDER = "classifier"
@@ -114,10 +114,6 @@ class Classifier:
         return {k: np.concatenate(v) for k, v in outs.items()}
 
 
-def _manifest_hash(data_dir) -> str:
-    return hashlib.sha256((Path(data_dir) / MANIFEST).read_bytes()).hexdigest()
-
-
 def _targets(clips, heads) -> dict[str, np.ndarray]:
     out = {}
     for name, classes in heads.items():
@@ -164,9 +160,9 @@ def train_classifier(data_dir: str | os.PathLike, *, epochs: int = 40, batch_siz
     folder.mkdir(exist_ok=True)
     model.save_weights(os.fspath(folder / WEIGHTS))
     record = {"format": FORMAT, "heads": heads, "input_shape": list(x.shape[1:]), "epochs": epochs, "seed": seed,
-              "manifest_sha256": _manifest_hash(data_dir), "accuracy": accuracy,
+              "manifest_sha256": manifest_hash(data_dir), "accuracy": accuracy,
               "seconds": round(time.perf_counter() - t0, 1),
-              "weights_sha256": hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()}
+              "weights_sha256": sha256_file(folder / WEIGHTS)}
     write_json_atomic(folder / "config.json", record)
     log(f"trained the sample-metrics classifier on {len(x)} clips of {data_dir} ({record['seconds']} s); "
         f"accuracy {accuracy}")
@@ -187,8 +183,8 @@ def load_classifier(data_dir: str | os.PathLike, *, train_if_missing: bool = Tru
     if config.is_file():
         record = read_format_json(config, FORMAT, ModelFileError, "classifier config")
         weights = folder / WEIGHTS
-        fresh = record.get("manifest_sha256") == _manifest_hash(data_dir) and weights.is_file() and \
-            hashlib.sha256(weights.read_bytes()).hexdigest() == record.get("weights_sha256")
+        fresh = record.get("manifest_sha256") == manifest_hash(data_dir) and weights.is_file() and \
+            sha256_file(weights) == record.get("weights_sha256")
         if fresh:
             heads = {k: list(v) for k, v in record["heads"].items()}
             model = make_classifier(tuple(record["input_shape"]), {k: len(v) for k, v in heads.items()})
@@ -197,6 +193,4 @@ def load_classifier(data_dir: str | os.PathLike, *, train_if_missing: bool = Tru
         log(f"{folder}: trained on another version of the dataset (or damaged); retraining")
     if not train_if_missing:
         raise DatasetError(f"{data_dir}: has no trained classifier (run `vae-tfp evaluate ... --samples N`)")
-    if dataset_config(data_dir) is None:  # pragma: no cover - dataset_config raises on its own
-        return None
     return train_classifier(data_dir, log=log)

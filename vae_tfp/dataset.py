@@ -301,6 +301,11 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return read_format_json(file, FORMAT, DatasetError, "manifest")
 
 
+def manifest_hash(path: str | os.PathLike) -> str:
+    """SHA-256 of a dataset's manifest: which version of the dataset a model or classifier was trained on."""
+    return hashlib.sha256((Path(path) / MANIFEST).read_bytes()).hexdigest()
+
+
 def dataset_config(path: str | os.PathLike) -> SpectrogramConfig:
     """The :class:`SpectrogramConfig` a dataset was prepared with."""
     return SpectrogramConfig.from_dict(load_manifest(path)["spectrogram_config"])

@@ -27,7 +27,6 @@ Prior-hole diagnostics (generation samples the prior, so the prior must cover th
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import os
@@ -43,7 +42,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from .config import ModelConfig
-from .dataset import MANIFEST, dataset_config, load_manifest, load_numpy, make_tf_dataset, split_shards
+from .dataset import dataset_config, load_manifest, load_numpy, make_tf_dataset, manifest_hash, split_shards
 from .errors import ConfigError, ModelFileError, VaeTfpError
 from .jsonio import write_json_atomic
 from .model import VAE, reconstruction_mean
@@ -232,10 +231,6 @@ def evaluate_saved(model_dir, data_dir, split: str = "test", *, samples: int = 0
 
 
 # --- training ---------------------------------------------------------------------------------
-
-def manifest_hash(data_dir) -> str:
-    return hashlib.sha256((Path(data_dir) / MANIFEST).read_bytes()).hexdigest()
-
 
 class _EpochEnd(keras.callbacks.Callback):
     """Diagnostics, history, checkpoint and best-model export at the end of every epoch.
