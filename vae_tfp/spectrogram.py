@@ -6,9 +6,10 @@ Nyquist bin dropped, then the fixed dB mapping of :mod:`vae_tfp.config` to [0, 1
 frame. :func:`spectrogram` (librosa/NumPy) and :func:`spectrogram_tf` (tf.signal, batched, usable
 inside a model or tf.data) compute the same thing; a test holds them together.
 
-Inverse: images → magnitudes (:func:`to_magnitude`) → phase by fast Griffin-Lim with momentum
-(Perraudin et al. 2013): :func:`griffin_lim` (librosa, one clip) or :func:`griffin_lim_tf`
-(tf.signal, a whole batch at once). The mapping clips at ``min_db``, so what lies below the
+Inverse: images → magnitudes (:func:`to_magnitude`) → a starting phase (:mod:`vae_tfp.phase`:
+phase-gradient heap integration by default) → fast Griffin-Lim with momentum (Perraudin et al.
+2013): :func:`griffin_lim` (librosa's STFT, one clip) or :func:`griffin_lim_tf` (tf.signal, a
+whole batch at once). The mapping clips at ``min_db``, so what lies below the
 floor is lost: :mod:`vae_tfp.metrics` measures what the representation itself costs.
 """
 
@@ -19,6 +20,7 @@ import functools
 import numpy as np
 
 from .config import SpectrogramConfig
+from .phase import DEFAULT_PHASE_INIT, initial_phase
 
 DEFAULT_GRIFFIN_LIM_ITERS = 32
 DEFAULT_MOMENTUM = 0.99
@@ -137,15 +139,23 @@ def griffin_lim(
     n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
     momentum: float = DEFAULT_MOMENTUM,
     seed: int = 0,
+    phase_init: str = DEFAULT_PHASE_INIT,
 ) -> np.ndarray:
-    """One spectrogram image → audio with librosa's fast Griffin-Lim.
+    """One spectrogram image → audio by fast Griffin-Lim (librosa's STFT and update).
+
+    librosa's own ``griffinlim`` cannot start from a given phase: with ``init=None`` and a
+    complex ``S`` it multiplies every iterate by ``S`` again, adding the starting phase on each
+    iteration (librosa 0.11, ``angles *= S`` inside the loop). The loop here is librosa's, with
+    the start taken from :func:`vae_tfp.phase.initial_phase`; ``phase_init="random"`` gives
+    librosa's ``griffinlim(init="random", random_state=seed)`` result.
 
     Args:
         spec: float [n_bins, n_frames(, 1)] in [0, 1].
         config: The spectrogram settings.
-        n_iter: Griffin-Lim iterations (32 is librosa's default; more is slower and cleaner).
+        n_iter: Griffin-Lim iterations (0 = the starting phase alone).
         momentum: Fast Griffin-Lim momentum (0 = classic Griffin-Lim).
-        seed: Seed of the random initial phase (deterministic output).
+        seed: Seed of the random phases (deterministic output).
+        phase_init: ``"pghi"`` (phase-gradient heap integration), ``"random"`` or ``"zeros"``.
 
     Returns:
         float32 [(n_frames - 1) * hop_length] audio at ``config.sample_rate``.
@@ -154,10 +164,17 @@ def griffin_lim(
 
     magnitude = to_magnitude(spec, config)
     length = (magnitude.shape[-1] - 1) * config.hop_length
-    audio = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=config.hop_length, n_fft=config.n_fft,
-                               window="hann", center=True, pad_mode=_PAD_MODE, momentum=momentum,
-                               init="random", random_state=seed, length=length)
-    return audio.astype(np.float32)
+    stft = functools.partial(librosa.stft, n_fft=config.n_fft, hop_length=config.hop_length, window="hann",
+                             center=True, pad_mode=_PAD_MODE)
+    istft = functools.partial(librosa.istft, n_fft=config.n_fft, hop_length=config.hop_length, window="hann",
+                              center=True, length=length)
+    angles = np.exp(1j * initial_phase(magnitude, config, phase_init, seed=seed)).astype(np.complex64)
+    rebuilt = None
+    for _ in range(int(n_iter)):
+        previous, rebuilt = rebuilt, stft(istft(magnitude * angles))
+        angles = rebuilt if previous is None else rebuilt - momentum / (1 + momentum) * previous
+        angles = angles / (np.abs(angles) + np.finfo(np.float32).tiny)
+    return istft(magnitude * angles).astype(np.float32)
 
 
 def griffin_lim_tf(
@@ -167,18 +184,21 @@ def griffin_lim_tf(
     n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
     momentum: float = DEFAULT_MOMENTUM,
     seed: int = 0,
+    phase_init: str = DEFAULT_PHASE_INIT,
 ) -> np.ndarray:
     """A batch of spectrogram images → audio, all clips at once with tf.signal.
 
-    The same fast Griffin-Lim update as librosa's:
-    ``angles = normalise(rebuilt - momentum / (1 + momentum) * previous)``.
+    The same fast Griffin-Lim update as :func:`griffin_lim`:
+    ``angles = normalise(rebuilt - momentum / (1 + momentum) * previous)``, from the starting
+    phase of :func:`vae_tfp.phase.initial_phase` (computed per clip in NumPy).
 
     Args:
         specs: float [batch, n_bins, n_frames(, 1)] in [0, 1] (NumPy or tensor).
         config: The spectrogram settings.
-        n_iter: Griffin-Lim iterations.
+        n_iter: Griffin-Lim iterations (0 = the starting phase alone).
         momentum: Fast Griffin-Lim momentum.
-        seed: Seed of the random initial phase.
+        seed: Seed of the random phases.
+        phase_init: ``"pghi"``, ``"random"`` or ``"zeros"``.
 
     Returns:
         float32 [batch, (n_frames - 1) * hop_length] audio.
@@ -189,19 +209,19 @@ def griffin_lim_tf(
     if magnitude.ndim == 2:
         magnitude = magnitude[None]
     length = (magnitude.shape[-1] - 1) * config.hop_length
-    run = _griffin_lim_fn(config, int(n_iter), float(momentum), int(seed), int(length))
-    return run(tf.constant(np.transpose(magnitude, (0, 2, 1)))).numpy()
+    phase = initial_phase(magnitude, config, phase_init, seed=seed).astype(np.float32)
+    run = _griffin_lim_fn(config, int(n_iter), float(momentum), int(length))
+    return run(tf.constant(np.transpose(magnitude, (0, 2, 1))), tf.constant(np.transpose(phase, (0, 2, 1)))).numpy()
 
 
 @functools.lru_cache(maxsize=16)
-def _griffin_lim_fn(config, n_iter, momentum, seed, length):
+def _griffin_lim_fn(config, n_iter, momentum, length):
     """A traced Griffin-Lim for one setting (cached: tracing costs more than a small batch)."""
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
-    def run(magnitude):
+    def run(magnitude, phase):
         mag = tf.cast(magnitude, tf.complex64)  # [batch, frames, bins]
-        phase = tf.random.stateless_uniform(tf.shape(magnitude), seed=[seed, 0], maxval=2 * np.pi)
         angles = tf.complex(tf.cos(phase), tf.sin(phase))
         rebuilt = tf.zeros_like(angles)
         alpha = momentum / (1.0 + momentum)
