@@ -1,11 +1,17 @@
-"""Inversion time per clip and quality: batched TF Griffin-Lim vs librosa at equal iterations,
-on real clips of the embedded data; also the round-trip spectral convergence over the whole
-embedded dataset with the default inversion.
+"""Phase reconstruction: spectral convergence and log-spectral distance against Griffin-Lim
+iterations and wall time, for a random start vs a PGHI start (``vae_tfp.phase``).
 
-    python benchmarks/inversion.py --spec default --clips 32 --iters 32
+Sets: clips of the embedded notes and chorales (magnitudes of real STFTs: consistent) and, with
+``--model``, decoded model spectrograms (reconstructions of held-out notes and prior samples),
+whose magnitudes are not the magnitudes of any signal. Inversion is the batched TF Griffin-Lim
+that generation uses; seconds per clip include the starting phase (PGHI runs in NumPy/numba).
+Also times PGHI's heap loop compiled vs in plain Python (the reason numba is used).
+
+    python benchmarks/inversion.py --spec default --clips 24 --model saved_models/demo
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -15,52 +21,88 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine  # noqa: E402
 
+ITERS = (0, 8, 16, 24, 32, 100)
+
+
+def equal_time_iters(curve, baseline_iters=32):
+    """PGHI iterations that take the time of ``baseline_iters`` random-start iterations: the PGHI
+    start costs (t_pghi(0) - t_random(0)) / (seconds per iteration) iterations."""
+    random = curve["random"]
+    per_iter = (random[baseline_iters]["seconds_per_clip"] - random[0]["seconds_per_clip"]) / baseline_iters
+    start = curve["pghi"][0]["seconds_per_clip"] - random[0]["seconds_per_clip"]
+    return max(0, baseline_iters - int(np.ceil(max(start, 0.0) / per_iter))), per_iter, start
+
+
+def equal_time(curve, n, per_iter, start, baseline_iters=32):
+    sc_r = curve["random"][baseline_iters]["spectral_convergence"]["median"]
+    sc_p = curve["pghi"][n]["spectral_convergence"]["median"]
+    return {"random_iters": baseline_iters, "pghi_iters": n, "seconds_per_iteration": round(per_iter, 5),
+            "pghi_start_seconds": round(start, 4),
+            "random_seconds_per_clip": curve["random"][baseline_iters]["seconds_per_clip"],
+            "pghi_seconds_per_clip": curve["pghi"][n]["seconds_per_clip"], "random_median_sc": sc_r,
+            "pghi_median_sc": sc_p, "reduction": round(1 - sc_p / sc_r, 3),
+            "random_median_lsd_db": curve["random"][baseline_iters]["log_spectral_distance_db"]["median"],
+            "pghi_median_lsd_db": curve["pghi"][n]["log_spectral_distance_db"]["median"]}
+
 
 def main():
     from vae_tfp.audio import find_audio_files, iter_clips
     from vae_tfp.config import spectrogram_preset
-    from vae_tfp.metrics import clipped_fraction, spectral_convergence, summarize
+    from vae_tfp.dataset import load_numpy
+    from vae_tfp.metrics import inversion_curves
+    from vae_tfp.phase import pghi
     from vae_tfp.pipeline import ensure_demo_data
-    from vae_tfp.spectrogram import griffin_lim, griffin_lim_tf, spectrogram
+    from vae_tfp.spectrogram import spectrogram, to_magnitude
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data")
     ap.add_argument("--spec", default="default")
-    ap.add_argument("--clips", type=int, default=32)
-    ap.add_argument("--iters", type=int, default=32)
-    ap.add_argument("--all", action="store_true", help="also round-trip every clip of the embedded data (librosa)")
+    ap.add_argument("--clips", type=int, default=24, help="clips per set")
+    ap.add_argument("--model", default=None, help="also invert this model's decoded spectrograms")
+    ap.add_argument("--iters", type=int, nargs="+", default=list(ITERS))
+    ap.add_argument("--name", default=None, help="results file name (default inversion_SPEC)")
     args = ap.parse_args()
+    log = functools.partial(print, file=sys.stderr, flush=True)
     config = spectrogram_preset(args.spec)
-    audio_dir = ensure_demo_data(args.data, spec=args.spec)["audio"]
-    files = find_audio_files(audio_dir / "notes") + find_audio_files(audio_dir / "chorales")
-    clips = [c.audio for f in files for c in iter_clips(f, config)]
+    data = ensure_demo_data(args.data, spec=args.spec)
     rng = np.random.default_rng(0)
-    pick = np.stack([clips[i] for i in sorted(rng.choice(len(clips), args.clips, replace=False))])
-    specs = spectrogram(pick, config)
-    griffin_lim_tf(specs[:2], config, n_iter=args.iters)  # trace once (not timed)
-    t0 = time.perf_counter()
-    tf_audio = griffin_lim_tf(specs, config, n_iter=args.iters)
-    t_tf = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    lr_audio = np.stack([griffin_lim(s, config, n_iter=args.iters) for s in specs])
-    t_lr = time.perf_counter() - t0
-    sc_tf = [spectral_convergence(s, r, config) for s, r in zip(specs, spectrogram(tf_audio, config))]
-    sc_lr = [spectral_convergence(s, r, config) for s, r in zip(specs, spectrogram(lr_audio, config))]
-    out = {"benchmark": "inversion", "machine": machine(), "spec": args.spec, "clips": args.clips,
-           "griffin_lim_iters": args.iters,
-           "tf_batched": {"seconds_per_clip": round(t_tf / args.clips, 4), "spectral_convergence": summarize(sc_tf)},
-           "librosa": {"seconds_per_clip": round(t_lr / args.clips, 4), "spectral_convergence": summarize(sc_lr)},
-           "time_ratio_librosa_over_tf": round(t_lr / t_tf, 2)}
-    if args.all:
-        all_specs = spectrogram(np.stack(clips), config)
+    sets = {}
+    for name in ("notes", "chorales"):
+        clips = [c.audio for f in find_audio_files(data["audio"] / name) for c in iter_clips(f, config)]
+        pick = sorted(rng.choice(len(clips), min(args.clips, len(clips)), replace=False))
+        sets[name] = spectrogram(np.stack([clips[i] for i in pick]), config)
+    if args.model:
+        from vae_tfp.generate import decode, reconstruct, sample_prior
+        from vae_tfp.saving import load_model
+
+        model = load_model(args.model)
+        if model.spectrogram_config != config:
+            raise SystemExit(f"{args.model} is built for another spectrogram preset than --spec {args.spec}")
+        held_out = load_numpy(data["notes"], "test", limit=args.clips)
+        sets["model reconstructions"] = reconstruct(model, held_out)
+        sets["model prior samples"] = decode(model, sample_prior(model, args.clips, seed=0))
+
+    result = {"benchmark": "inversion", "machine": machine(), "spec": args.spec, "clips_per_set": args.clips,
+              "model": args.model, "momentum": 0.99, "sets": {}, "equal_time_vs_random_32": {}}
+    for name, specs in sets.items():
+        log(f"{name}: {len(specs)} clips")
+        curve = inversion_curves(specs, config, iters=args.iters, log=log)
+        if 0 in args.iters and 32 in args.iters:
+            n, per_iter, start = equal_time_iters(curve)
+            if n not in curve["pghi"]:
+                curve["pghi"].update(inversion_curves(specs, config, iters=[n], inits=["pghi"], log=log)["pghi"])
+            result["equal_time_vs_random_32"][name] = equal_time(curve, n, per_iter, start)
+        result["sets"][name] = curve
+
+    magnitude = to_magnitude(sets["chorales"][0], config).astype(np.float64)
+    pghi(magnitude, config)  # compile (cached on disk afterwards)
+    timing = {}
+    for label, kw in (("numba", {}), ("python", {"use_numba": False})):
         t0 = time.perf_counter()
-        rebuilt = griffin_lim_tf(all_specs, config, n_iter=args.iters)
-        t_all = time.perf_counter() - t0
-        sc = [spectral_convergence(s, r, config) for s, r in zip(all_specs, spectrogram(rebuilt, config))]
-        out["embedded_roundtrip"] = {"n_clips": len(clips), "spectral_convergence": summarize(sc),
-                                     "seconds_per_clip_tf": round(t_all / len(clips), 4),
-                                     "clipped_fraction": float(np.mean([clipped_fraction(s) for s in all_specs]))}
-    emit(f"inversion_{args.spec}", out)
+        pghi(magnitude, config, **kw)
+        timing[label] = round(time.perf_counter() - t0, 4)
+    result["pghi_seconds_one_clip"] = timing
+    emit(args.name or f"inversion_{args.spec}", result)
 
 
 if __name__ == "__main__":

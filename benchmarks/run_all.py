@@ -16,7 +16,7 @@ BENCHES = [
     ["decoder_fit.py", "--preset", "default", "--codes", "random", "--name", "decoder_fit_random_codes"],
     ["input_pipeline.py", "--data", "data/notes"],
     ["prepare_throughput.py", "--spec", "default"],
-    ["inversion.py", "--spec", "default", "--clips", "32", "--all"],
+    ["inversion.py", "--spec", "default", "--clips", "24", "--model", "saved_models/demo"],
     ["generation_latency.py", "--model", "saved_models/demo"],
     ["sample_quality.py", "--model", "saved_models/demo", "--data", "data/notes"],
 ]

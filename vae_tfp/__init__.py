@@ -1,7 +1,7 @@
 """vae_tfp: a variational autoencoder with a Gaussian-mixture prior on audio spectrograms.
 
 The package follows the data flow: :mod:`~vae_tfp.audio` (files in and out) →
-:mod:`~vae_tfp.spectrogram` (images and their inversion) → :mod:`~vae_tfp.dataset` (prepared
+:mod:`~vae_tfp.spectrogram` (images and their inversion, from a :mod:`~vae_tfp.phase` start) → :mod:`~vae_tfp.dataset` (prepared
 datasets) → the model and its training → generation and latent-space tools, with
 :mod:`~vae_tfp.notebook` helpers and the :mod:`~vae_tfp.cli`. Names are imported lazily so that
 ``import vae_tfp`` does not start TensorFlow.
@@ -21,8 +21,9 @@ _EXPORTS = {
     "audio_info": "audio", "find_audio_files": "audio",
     "spectrogram": "spectrogram", "spectrogram_tf": "spectrogram", "griffin_lim": "spectrogram",
     "griffin_lim_tf": "spectrogram", "to_magnitude": "spectrogram",
+    "pghi": "phase", "initial_phase": "phase",
     "roundtrip": "metrics", "roundtrip_file": "metrics", "spectral_convergence": "metrics",
-    "log_spectral_distance": "metrics",
+    "log_spectral_distance": "metrics", "inversion_curves": "metrics",
     "prepare_dataset": "dataset", "load_manifest": "dataset", "load_numpy": "dataset",
     "make_tf_dataset": "dataset", "dataset_config": "dataset", "split_clips": "dataset",
     "render_demo_data": "demo_data",

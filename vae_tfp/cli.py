@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 from .errors import VaeTfpError
+from .phase import DEFAULT_PHASE_INIT, PHASE_INITS
+from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
 
 
 def _spec_config(args):
@@ -51,7 +53,7 @@ def cmd_roundtrip(args) -> int:
     from .pipeline import roundtrip_files
 
     summary = roundtrip_files(args.files, args.out, _spec_config(args), n_iter=args.iters,
-                              max_clips=args.max_clips)
+                              phase_init=args.phase_init, max_clips=args.max_clips)
     print(f"metrics: {summary['metrics_path']}")
     print(json.dumps(summary["summary"], indent=1))
     return 0 if summary["files"] else 1
@@ -118,13 +120,15 @@ def cmd_generate(args) -> int:
     from .operations import op_generate
 
     return _print_result(op_generate(args.model, args.out, n=args.n, seed=args.seed, component=args.component,
-                                     temperature=args.temperature, n_iter=args.iters))
+                                     temperature=args.temperature, n_iter=args.iters,
+                                     phase_init=args.phase_init))
 
 
 def cmd_reconstruct(args) -> int:
     from .operations import op_reconstruct
 
-    return _print_result(op_reconstruct(args.model, args.files, args.out, max_clips=args.max_clips, n_iter=args.iters))
+    return _print_result(op_reconstruct(args.model, args.files, args.out, max_clips=args.max_clips, n_iter=args.iters,
+                                        phase_init=args.phase_init))
 
 
 def cmd_encode(args) -> int:
@@ -139,7 +143,7 @@ def cmd_interpolate(args) -> int:
     from .operations import op_interpolate
 
     result = op_interpolate(args.model, args.a, args.b, args.out, steps=args.steps, spherical=args.spherical,
-                            n_iter=args.iters)
+                            n_iter=args.iters, phase_init=args.phase_init)
     print(f"distance to A grows on {result['monotone_fraction']:.0%} of the steps")
     return _print_result(result)
 
@@ -148,7 +152,8 @@ def cmd_arithmetic(args) -> int:
     from .operations import op_arithmetic
 
     return _print_result(op_arithmetic(args.model, args.clips, args.out, weights=args.weights, data=args.data,
-                                       add=args.add, subtract=args.subtract, amount=args.amount, n_iter=args.iters))
+                                       add=args.add, subtract=args.subtract, amount=args.amount, n_iter=args.iters,
+                                       phase_init=args.phase_init))
 
 
 def cmd_project(args) -> int:
@@ -186,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     def spec_option(p, default="default"):
         p.add_argument("--spec", default=default, help=f"spectrogram preset (default: {default})")
 
+    def inversion_options(p):
+        p.add_argument("--iters", type=int, default=DEFAULT_GRIFFIN_LIM_ITERS,
+                       help=f"Griffin-Lim iterations (default: {DEFAULT_GRIFFIN_LIM_ITERS})")
+        p.add_argument("--phase-init", default=DEFAULT_PHASE_INIT, choices=PHASE_INITS,
+                       help=f"Griffin-Lim's starting phase: pghi = phase-gradient heap integration, estimated from "
+                            f"the magnitudes (default: {DEFAULT_PHASE_INIT})")
+
     p = sub.add_parser("demo-data", help="render the embedded dataset (soundfont notes and Bach chorales)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--sample-rate", type=int, default=22050)
@@ -208,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--out", required=True, type=Path)
     spec_option(p)
-    p.add_argument("--iters", type=int, default=32, help="Griffin-Lim iterations")
+    inversion_options(p)
     p.add_argument("--max-clips", type=int, default=4, help="clips per file")
     p.set_defaults(func=cmd_roundtrip)
 
@@ -265,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_ops(p):
         p.add_argument("--out", required=True, type=Path, help="output folder")
-        p.add_argument("--iters", type=int, default=32, help="Griffin-Lim iterations")
+        inversion_options(p)
 
     p = sub.add_parser("generate", help="sample the prior, decode, write WAVs and PNGs")
     p.add_argument("model", type=Path)

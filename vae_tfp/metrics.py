@@ -3,18 +3,22 @@
 The spectrogram image throws away phase and everything below ``min_db``; Griffin-Lim has to guess
 the phase back. So even a perfect model cannot sound better than audio → image → audio. The
 round trip here measures that ceiling: audio → image → Griffin-Lim audio → image again, compared
-with the first image.
+with the first image; :func:`inversion_curves` measures it against Griffin-Lim's iterations and
+starting phase.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import time
+from typing import Sequence
 
 import numpy as np
 
 from .audio import iter_clips
 from .config import SpectrogramConfig
+from .phase import DEFAULT_PHASE_INIT
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, griffin_lim, griffin_lim_tf, spectrogram, to_magnitude
 
 
@@ -86,7 +90,7 @@ def roundtrip(
     audio: np.ndarray,
     config: SpectrogramConfig,
     *,
-    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT,
     seed: int = 0,
     batched: bool = False,
 ) -> list[RoundTrip]:
@@ -105,9 +109,9 @@ def roundtrip(
     audio = np.atleast_2d(np.asarray(audio, np.float32))
     specs = spectrogram(audio, config)
     if batched:
-        rebuilt = griffin_lim_tf(specs, config, n_iter=n_iter, seed=seed)
+        rebuilt = griffin_lim_tf(specs, config, n_iter=n_iter, phase_init=phase_init, seed=seed)
     else:
-        rebuilt = np.stack([griffin_lim(s, config, n_iter=n_iter, seed=seed) for s in specs])
+        rebuilt = np.stack([griffin_lim(s, config, n_iter=n_iter, phase_init=phase_init, seed=seed) for s in specs])
     specs_rt = spectrogram(rebuilt, config)
     return [
         RoundTrip(a, s, a_rt, s_rt, spectral_convergence(s, s_rt, config),
@@ -120,7 +124,7 @@ def roundtrip_file(
     path: str | os.PathLike,
     config: SpectrogramConfig,
     *,
-    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT,
     max_clips: int | None = None,
     batched: bool = False,
 ) -> list[tuple[float, RoundTrip]]:
@@ -130,8 +134,42 @@ def roundtrip_file(
         clips.append(clip)
         if max_clips is not None and len(clips) >= max_clips:
             break
-    results = roundtrip(np.stack([c.audio for c in clips]), config, n_iter=n_iter, batched=batched)
+    results = roundtrip(np.stack([c.audio for c in clips]), config, n_iter=n_iter, phase_init=phase_init,
+                        batched=batched)
     return [(c.offset, r) for c, r in zip(clips, results)]
+
+
+def inversion_curves(specs: np.ndarray, config: SpectrogramConfig, *, iters: Sequence[int] = (0, 8, 16, 32, 100),
+                     inits: Sequence[str] = ("random", "pghi"), log=None) -> dict:
+    """How close Griffin-Lim gets to images ``specs`` against its iterations, per starting phase.
+
+    Each image is inverted with :func:`griffin_lim_tf` (the whole batch at once, traced before
+    timing) and analysed again.
+
+    Returns:
+        ``{init: {n_iter: {"seconds_per_clip", "spectral_convergence", "log_spectral_distance_db"}}}``,
+        the last two as :func:`summarize` dicts over the clips.
+    """
+    specs = np.asarray(specs, np.float32)
+    out: dict = {}
+    for init in inits:
+        out[init] = {}
+        for n in iters:
+            griffin_lim_tf(specs[:1], config, n_iter=n, phase_init=init)  # trace (not timed)
+            t0 = time.perf_counter()
+            audio = griffin_lim_tf(specs, config, n_iter=n, phase_init=init)
+            seconds = (time.perf_counter() - t0) / len(specs)
+            again = spectrogram(audio, config)
+            out[init][n] = {
+                "seconds_per_clip": round(seconds, 4),
+                "spectral_convergence": summarize(spectral_convergence(a, b, config) for a, b in zip(specs, again)),
+                "log_spectral_distance_db": summarize(log_spectral_distance(a, b, config)
+                                                      for a, b in zip(specs, again)),
+            }
+            if log:
+                log(f"{init} start, {n} iterations: {seconds:.3f} s/clip, median spectral convergence "
+                    f"{out[init][n]['spectral_convergence']['median']:.4f}")
+    return out
 
 
 def summarize(values) -> dict[str, float]:

@@ -14,6 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from .config import SpectrogramConfig
+from .phase import DEFAULT_PHASE_INIT
+from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
 
 
 def _plt():
@@ -131,7 +133,7 @@ def card_html(spec: np.ndarray | None, audio: np.ndarray | None, sample_rate: in
 
 def show_row(specs: Sequence[np.ndarray], config: SpectrogramConfig, *, audios: Sequence[np.ndarray] | None = None,
              titles: Sequence[str] | None = None, captions: Sequence[str] | None = None, invert: bool = True,
-             n_iter: int = 32):
+             n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT):
     """Displays spectrograms side by side with a player under each (Jupyter).
 
     Args:
@@ -150,7 +152,7 @@ def show_row(specs: Sequence[np.ndarray], config: SpectrogramConfig, *, audios: 
     if audios is None and invert:
         from .spectrogram import griffin_lim_tf
 
-        audios = list(griffin_lim_tf(np.stack(specs), config, n_iter=n_iter))
+        audios = list(griffin_lim_tf(np.stack(specs), config, n_iter=n_iter, phase_init=phase_init))
     cards = [card_html(s, None if audios is None else audios[i], config.sample_rate,
                        title=titles[i] if titles else "", caption=captions[i] if captions else "")
              for i, s in enumerate(specs)]

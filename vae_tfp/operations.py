@@ -22,7 +22,9 @@ from .generate import decode, encode, file_clips, generate, reconstruct, to_audi
 from .latent import interpolate, label_vector, plot_projection, project, weighted_average
 from .metrics import log_spectral_distance, roundtrip, spectral_convergence
 from .notebook import spectrogram_png
+from .phase import DEFAULT_PHASE_INIT
 from .saving import load_model
+from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
 
 
 class _Writer:
@@ -73,19 +75,21 @@ def resolve_clip(model, ref: str) -> tuple[np.ndarray, str]:
 
 
 def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | None = None,
-                temperature: float = 1.0, n_iter: int = 32) -> dict:
+                temperature: float = 1.0, n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+                phase_init: str = DEFAULT_PHASE_INIT) -> dict:
     """Samples the prior (optionally one component, or scaled), decodes the mean, inverts to audio."""
     model = load_model(model_dir, parts=("decoder", "prior"))
-    z, images, audio = generate(model, n, seed=seed, component=component, temperature=temperature, n_iter=n_iter)
+    z, images, audio = generate(model, n, seed=seed, component=component, temperature=temperature, n_iter=n_iter,
+                                phase_init=phase_init)
     w = _Writer(out, model.spectrogram_config)
     for i in range(n):
         w.add(f"sample_{i:02d}", images[i], audio[i], z=z[i].round(4).tolist())
     return w.finish(operation="generate", model=os.fspath(model_dir), seed=seed, component=component,
-                    temperature=temperature, griffin_lim_iters=n_iter)
+                    temperature=temperature, griffin_lim_iters=n_iter, phase_init=phase_init)
 
 
 def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_clips: int | None = 4,
-                   n_iter: int = 32, log=print) -> dict:
+                   n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT, log=print) -> dict:
     """Any audio file → clips → encode → decode → audio, beside the original and the round-trip
     ceiling (the original's image inverted directly), with their metrics."""
     model = load_model(model_dir, parts=("encoder", "decoder"))
@@ -100,8 +104,8 @@ def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_cl
             log(f"skipped {err}")
             continue
         recon = reconstruct(model, images)
-        recon_audio = to_audio(model, recon, n_iter=n_iter)
-        ceiling = roundtrip(audio, config, n_iter=n_iter, batched=True)
+        recon_audio = to_audio(model, recon, n_iter=n_iter, phase_init=phase_init)
+        ceiling = roundtrip(audio, config, n_iter=n_iter, phase_init=phase_init, batched=True)
         stem = Path(f).stem
         sc_r = [spectral_convergence(a, b, config) for a, b in zip(images, recon)]
         lsd_r = [log_spectral_distance(a, b, config) for a, b in zip(images, recon)]
@@ -159,7 +163,7 @@ def op_encode(model_dir, sources: Sequence[str | os.PathLike], out_npz, *, split
 
 
 def op_interpolate(model_dir, a: str, b: str, out, *, steps: int = 8, spherical: bool = False,
-                   n_iter: int = 32) -> dict:
+                   n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT) -> dict:
     """Decodes ``steps`` points from clip A's latent to clip B's: audio per step and one sweep."""
     model = load_model(model_dir, parts=("encoder", "decoder"))
     (img_a, name_a), (img_b, name_b) = resolve_clip(model, a), resolve_clip(model, b)
@@ -167,7 +171,7 @@ def op_interpolate(model_dir, a: str, b: str, out, *, steps: int = 8, spherical:
     zb, _ = encode(model, img_b[None])
     z = interpolate(za[0], zb[0], steps, spherical=spherical)
     images = decode(model, z)
-    audio = to_audio(model, images, n_iter=n_iter)
+    audio = to_audio(model, images, n_iter=n_iter, phase_init=phase_init)
     w = _Writer(out, model.spectrogram_config)
     for i in range(steps):
         w.add(f"step_{i:02d}", images[i], audio[i], t=i / (steps - 1))
@@ -185,7 +189,7 @@ def monotone_fraction(distances: Sequence[float]) -> float:
 
 def op_arithmetic(model_dir, clips: Sequence[str], out, *, weights: Sequence[float] | None = None,
                   data=None, add: str | None = None, subtract: str | None = None, amount: float = 1.0,
-                  n_iter: int = 32) -> dict:
+                  n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT) -> dict:
     """Latent arithmetic.
 
     * Weighted average of the clips' latents (``weights``, default equal).
@@ -198,20 +202,21 @@ def op_arithmetic(model_dir, clips: Sequence[str], out, *, weights: Sequence[flo
     z, _ = encode(model, images)
     w = _Writer(out, model.spectrogram_config)
     results: dict = {"operation": "arithmetic", "clips": [r[1] for r in resolved]}
-    originals = to_audio(model, decode(model, z), n_iter=n_iter)
+    originals = to_audio(model, decode(model, z), n_iter=n_iter, phase_init=phase_init)
     for i, (img, name) in enumerate(resolved):
         w.add(f"clip_{i:02d}", img, originals[i], clip=name)
     if len(z) > 1:
         avg = weighted_average(z, weights)
         img = decode(model, avg[None])
-        w.add("average", img[0], to_audio(model, img, n_iter=n_iter)[0], weights=list(weights or [1.0] * len(z)))
+        w.add("average", img[0], to_audio(model, img, n_iter=n_iter, phase_init=phase_init)[0],
+              weights=list(weights or [1.0] * len(z)))
     if add or subtract:
         if not (data and add and subtract):
             raise ConfigError("label arithmetic needs --data, --add and --subtract")
         latents, labels = _dataset_latents(model, data)
         vec = label_vector(latents, labels, add, subtract) * amount
         moved = decode(model, z + vec[None])
-        moved_audio = to_audio(model, moved, n_iter=n_iter)
+        moved_audio = to_audio(model, moved, n_iter=n_iter, phase_init=phase_init)
         for i in range(len(z)):
             w.add(f"clip_{i:02d}_plus_{add}_minus_{subtract}", moved[i], moved_audio[i])
         results.update(add=add, subtract=subtract, amount=amount, vector_norm=float(np.linalg.norm(vec)))

@@ -14,6 +14,7 @@ from .audio import find_audio_files, write_wav
 from .config import SpectrogramConfig, spectrogram_preset
 from .errors import DatasetError, VaeTfpError
 from .metrics import roundtrip_file, summarize
+from .phase import DEFAULT_PHASE_INIT
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
 
 
@@ -22,7 +23,7 @@ def roundtrip_files(
     out: str | os.PathLike,
     config: SpectrogramConfig,
     *,
-    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT,
     max_clips: int | None = 4,
     log=print,
 ) -> dict:
@@ -40,7 +41,7 @@ def roundtrip_files(
     for path in files:
         try:
             t0 = time.perf_counter()
-            results = roundtrip_file(path, config, n_iter=n_iter, max_clips=max_clips)
+            results = roundtrip_file(path, config, n_iter=n_iter, phase_init=phase_init, max_clips=max_clips)
             seconds.append((time.perf_counter() - t0) / len(results))
         except VaeTfpError as err:
             skipped.append({"path": os.fspath(path), "reason": str(err)})
@@ -59,7 +60,7 @@ def roundtrip_files(
     summary = {}
     if per_file:
         summary = {"spectral_convergence": summarize(all_sc), "log_spectral_distance_db": summarize(all_lsd),
-                   "seconds_per_clip": float(np.mean(seconds)), "griffin_lim_iters": n_iter}
+                   "seconds_per_clip": float(np.mean(seconds)), "griffin_lim_iters": n_iter, "phase_init": phase_init}
     metrics_path = out / "metrics.json"
     metrics_path.write_text(json.dumps({"spectrogram_config": config.to_dict(), "summary": summary,
                                         "files": per_file, "skipped": skipped}, indent=1))
