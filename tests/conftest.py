@@ -70,3 +70,30 @@ def trained_tiny(tiny_dataset, tmp_path_factory):
     train(tiny_dataset, model_dir, model_preset("tiny"), epochs=3, batch_size=8, verbose=0, log=lambda _: None,
           tensorboard=False)
     return model_dir
+
+
+def smoke_notebook(path: Path):
+    """The notebook at ``path`` with ``SMOKE = True`` injected after its parameters cell (as a
+    user would set it), for headless and browser runs."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    params = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert params, f"{path.name} has no cell tagged 'parameters'"
+    nb.cells.insert(params[0] + 1, nbformat.v4.new_code_cell("SMOKE = True  # injected by the test"))
+    return nb
+
+
+def pytest_report_header(config):
+    from browser import find_chromium
+
+    path, why = find_chromium()
+    return f"browser tests: Chromium at {path}" if path else f"browser tests: SKIPPED — {why}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    from browser import find_chromium
+
+    path, why = find_chromium()
+    if not path:
+        terminalreporter.write_line(f"browser tests SKIPPED: {why}", yellow=True, bold=True)

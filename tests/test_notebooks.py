@@ -5,16 +5,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import smoke_notebook
+
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
 def run_notebook(path: Path, timeout: int = 600):
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
-    params = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
-    assert params, f"{path.name} has no cell tagged 'parameters'"
-    nb.cells.insert(params[0] + 1, nbformat.v4.new_code_cell("SMOKE = True  # injected by the test"))
+    nb = smoke_notebook(path)
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb

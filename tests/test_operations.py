@@ -71,7 +71,7 @@ def test_report_page_links_playable_files(trained_tiny, tiny_dataset, tmp_path):
     assert main(["report", str(trained_tiny), "--out", str(tmp_path / "rep"), "--files", str(wav), "-n", "2",
                  "--interpolate", f"{tiny_dataset}:0", f"{tiny_dataset}:3"]) == 0
     page = (tmp_path / "rep" / "index.html").read_text()
-    sources = re.findall(r'<audio controls preload="none" src="([^"]+)"', page)
+    sources = re.findall(r'<audio controls preload="metadata" src="([^"]+)"', page)
     assert len(sources) == 2 + 3 + 9  # samples, file rows, 8 steps + sweep
     for src in sources:
         info = sf.info(tmp_path / "rep" / src)
