@@ -124,7 +124,7 @@ def card_html(spec: np.ndarray | None, audio: np.ndarray | None, sample_rate: in
     if audio_src is None and audio is not None:
         audio_src = "data:audio/wav;base64," + base64.b64encode(wav_bytes(audio, sample_rate)).decode()
     if audio_src:
-        parts.append(f'<audio controls preload="none" src="{html.escape(audio_src)}" style="width:256px"></audio>')
+        parts.append(f'<audio controls preload="metadata" src="{html.escape(audio_src)}" style="width:256px"></audio>')
     if caption:
         parts.append(f"<div>{html.escape(caption)}</div>")
     parts.append("</div>")
