@@ -19,23 +19,27 @@ def main():
     import soundfile as sf
 
     from vae_tfp.generate import generate
+    from vae_tfp.phase import DEFAULT_PHASE_INIT
     from vae_tfp.saving import load_model
+    from vae_tfp.spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="saved_models/demo")
-    ap.add_argument("--iters", type=int, default=32)
+    ap.add_argument("--iters", type=int, default=DEFAULT_GRIFFIN_LIM_ITERS)
+    ap.add_argument("--phase-init", default=DEFAULT_PHASE_INIT)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     model = load_model(args.model, parts=("decoder", "prior"))
     sr = model.spectrogram_config.sample_rate
     out = {"benchmark": "generation_latency", "machine": machine(), "model": args.model,
-           "image": list(model.spectrogram_config.shape), "griffin_lim_iters": args.iters, "results": {}}
+           "image": list(model.spectrogram_config.shape), "griffin_lim_iters": args.iters,
+           "phase_init": args.phase_init, "results": {}}
     for n in (1, 16):
-        generate(model, n, n_iter=args.iters)  # trace (not timed)
+        generate(model, n, n_iter=args.iters, phase_init=args.phase_init)  # trace (not timed)
         times = []
         for r in range(args.repeats):
             t0 = time.perf_counter()
-            _, _, audio = generate(model, n, seed=r, n_iter=args.iters)
+            _, _, audio = generate(model, n, seed=r, n_iter=args.iters, phase_init=args.phase_init)
             for a in audio:
                 sf.write(io.BytesIO(), a, sr, format="WAV", subtype="PCM_16")
             times.append(time.perf_counter() - t0)

@@ -74,13 +74,19 @@ def _record(name, **facts):
     (SHOTS / f"{name}.json").write_text(json.dumps(facts, indent=1, default=str) + "\n")
 
 
-def test_sampling_notebook_renders_and_plays(page, lab):
+def _run_in_lab(page, lab, name):
+    """Opens ``name`` in JupyterLab, runs all cells, checks that no cell shows a traceback and
+    returns ``(media found in the outputs, their problems, console errors)``."""
     console = watch_console(page)
-    open_notebook(page, *lab, "04_sampling.ipynb")
+    open_notebook(page, *lab, name)
     run_all_cells(page)
     assert cell_errors(page) == []
     found = inspect_media(page, f"{PANEL} .jp-OutputArea")
-    problems = media_problems(found, durations=_clip_seconds())
+    return found, media_problems(found, durations=_clip_seconds()), console
+
+
+def test_sampling_notebook_renders_and_plays(page, lab):
+    found, problems, console = _run_in_lab(page, lab, "04_sampling.ipynb")
     full_page_screenshot(page, SHOTS / "04_sampling.png")
     _record("04_sampling", audio=len(found["media"]), images=len(found["pictures"]), problems=problems,
             console_errors=console)
@@ -89,12 +95,8 @@ def test_sampling_notebook_renders_and_plays(page, lab):
 
 
 def test_latent_explorer_renders_and_follows_its_slider(page, lab):
-    console = watch_console(page)
-    open_notebook(page, *lab, "05_latent_space.ipynb")
-    run_all_cells(page)
-    assert cell_errors(page) == []
-    found = inspect_media(page, f"{PANEL} .jp-OutputArea")
-    assert media_problems(found, durations=_clip_seconds()) == []
+    found, problems, console = _run_in_lab(page, lab, "05_latent_space.ipynb")
+    assert problems == []
 
     explorer = page.locator(f"{PANEL} .jp-CodeCell").last.locator(".jp-OutputArea-output").first
     sliders = explorer.locator(".widget-slider")

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from conftest import harmonic, write
-from vae_tfp.metrics import clipped_fraction, log_spectral_distance, roundtrip_file, spectral_convergence, summarize
+from vae_tfp.metrics import (clipped_fraction, inversion_curves, log_spectral_distance, roundtrip_file,
+                             spectral_convergence, summarize)
 from vae_tfp.spectrogram import spectrogram
 
 
@@ -35,3 +36,13 @@ def test_roundtrip_file(tmp_path, tiny):
 def test_summarize():
     s = summarize(range(11))
     assert s["median"] == 5 and s["p90"] == 9 and s["n"] == 11
+
+
+def test_inversion_curves_per_start_and_iterations(tiny):
+    specs = spectrogram(np.stack([harmonic(tiny.clip_seconds, tiny.sample_rate, f0=f) for f in (200.0, 330.0)]), tiny)
+    curves = inversion_curves(specs, tiny, iters=(0, 4), inits=("random", "pghi"))
+    assert set(curves) == {"random", "pghi"} and set(curves["pghi"]) == {0, 4}
+    sc = {init: {n: r["spectral_convergence"]["median"] for n, r in c.items()} for init, c in curves.items()}
+    assert sc["random"][4] < sc["random"][0]  # iterating helps a random start
+    assert sc["pghi"][0] < 0.5 * sc["random"][0]  # PGHI starts far closer
+    assert curves["pghi"][4]["spectral_convergence"]["n"] == 2 and curves["random"][0]["seconds_per_clip"] > 0
