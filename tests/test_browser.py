@@ -10,6 +10,7 @@ widgets render and moving a slider redraws its spectrogram and audio. Screenshot
 import base64
 import io
 import json
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -21,6 +22,7 @@ import soundfile as sf
 from browser import (PANEL, cell_errors, find_chromium, full_page_screenshot, inspect_media, jupyterlab, launch,
                      media_problems, open_notebook, run_all_cells, watch_console)
 from conftest import smoke_notebook
+from test_notebooks import IN_BROWSER
 
 ROOT = Path(__file__).parent.parent
 SHOTS = ROOT / "outputs" / "browser"
@@ -44,7 +46,7 @@ def browser():
 def lab(tmp_path_factory):
     """JupyterLab serving smoke copies of notebooks 04 and 05, and a notebook with a failing cell."""
     root = tmp_path_factory.mktemp("lab")
-    for name in ("04_sampling.ipynb", "05_latent_space.ipynb"):
+    for name in IN_BROWSER:
         nbformat.write(smoke_notebook(ROOT / "notebooks" / name), root / name)
     broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('fine')"),
                                              nbformat.v4.new_code_cell("raise ValueError('planted failure')")],
@@ -134,12 +136,16 @@ def test_a_failing_cell_is_caught(page, lab):
 
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
-    """`make demo`'s pipeline (`run_demo`) at smoke size: the tiny embedded set, one epoch."""
+    """`make demo`'s pipeline (`run_demo`) at smoke size: the tiny embedded set, one epoch.
+    ``VAE_TFP_REPORT=outputs/demo/index.html`` checks a report already written instead."""
     from vae_tfp.pipeline import run_demo, smoke_setup
 
+    if os.environ.get("VAE_TFP_REPORT"):
+        return Path(os.environ["VAE_TFP_REPORT"]).resolve()
+
     root = tmp_path_factory.mktemp("demo")
-    setup = smoke_setup(root / "data", epochs=1)
-    (setup["audio"] / ".complete").write_text("the smoke subset\n")  # ensure_demo_data reuses it
+    audio = smoke_setup(root / "data", epochs=1, train_model=False)["audio"]
+    (audio / ".complete").write_text("the smoke subset\n")  # ensure_demo_data reuses it
     result = run_demo(root / "out", data_dir=root / "data", spec="tiny", preset="tiny", epochs=1,
                       roundtrip_files_per_set=2, sample_metrics_n=32, log=lambda _: None)
     return Path(result["report"])

@@ -185,12 +185,14 @@ def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", sp
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def smoke_setup(root: str | os.PathLike, *, epochs: int = 2, log=lambda _: None) -> dict[str, Path]:
+def smoke_setup(root: str | os.PathLike, *, epochs: int = 2, train_model: bool = True,
+                log=lambda _: None) -> dict[str, Path]:
     """A tiny end-to-end setup in seconds, for notebook smoke runs and tests: three instruments'
     notes rendered at 8 kHz, prepared with the ``tiny`` preset, and a ``tiny`` model trained on them.
 
     Returns:
-        ``{"audio": folder, "notes": dataset, "model": model folder}``.
+        ``{"audio": folder, "notes": dataset, "model": model folder}`` (the model folder only
+        with ``train_model``).
     """
     from .config import model_preset
     from .dataset import prepare_dataset
@@ -204,6 +206,8 @@ def smoke_setup(root: str | os.PathLike, *, epochs: int = 2, log=lambda _: None)
                      pitches=(48, 55, 60, 67, 72), velocities=(100,), n_chorales=1, progress=False)
     notes = root / "notes-tiny"
     prepare_dataset([audio / "notes"], notes, config, overwrite=True, progress=False, log=log)
+    if not train_model:
+        return {"audio": audio, "notes": notes}
     model = root / "model-tiny"
     train(notes, model, model_preset("tiny"), epochs=epochs, batch_size=8, resume=(model / "checkpoints").exists(),
           verbose=0, tensorboard=False, log=log)
