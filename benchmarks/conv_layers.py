@@ -55,7 +55,6 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--name", default="conv_layers")
     args = ap.parse_args()
-    from vae_tfp.model import conv_layers
 
     m = machine()
     m.update(matmul_gflops())
@@ -67,7 +66,7 @@ def main():
     for preset in args.presets:
         cfg = load_config(preset)
         rows, total_s, total_flops = [], 0.0, 0
-        for i, layer in enumerate(conv_layers(cfg)):
+        for i, layer in enumerate(cfg.conv_layers()):
             gx = i > 0  # the input image's gradient is never computed
             (h, w), c_in, c_out, k = layer["in_hw"], layer["c_in"], layer["c_out"], layer["kernel"]
             sec = time_layer(args.batch_size, h, w, c_in, c_out, k, layer["stride"], layer["upsample"],

@@ -24,10 +24,9 @@ def main():
     import tensorflow as tf
     import tf_keras as keras
 
-    from vae_tfp.dataset import load_numpy
+    from vae_tfp.dataset import open_dataset
     from vae_tfp.model import make_decoder, reconstruction_mean
     from vae_tfp.saving import load_model
-    from vae_tfp.training import mean_image
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")
@@ -41,13 +40,14 @@ def main():
     args = ap.parse_args()
     cfg = load_config(args.preset)
     keras.utils.set_random_seed(args.seed)
-    x = load_numpy(args.data, "train")
+    data = open_dataset(args.data)
+    x = data.load("train")
     if args.codes == "random":
         z = np.random.default_rng(args.seed + 1).standard_normal((len(x), cfg.latent_dim)).astype(np.float32)
     else:
         encoder = load_model(args.codes, parts=("encoder",)).encoder
         z = np.concatenate([encoder(x[i:i + 32]).mean().numpy() for i in range(0, len(x), 32)])
-    mu = mean_image(args.data)
+    mu = data.mean_image()
     decoder = make_decoder(cfg, xla=True)
     optimizer = keras.optimizers.Adam(args.lr or cfg.learning_rate)
 

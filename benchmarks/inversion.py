@@ -67,7 +67,7 @@ def main():
     from vae_tfp.dataset import load_numpy
     from vae_tfp.metrics import inversion_curves
     from vae_tfp.phase import pghi
-    from vae_tfp.pipeline import ensure_demo_data
+    from vae_tfp.demo import ensure_demo_data
     from vae_tfp.spectrogram import spectrogram, to_magnitude
 
     ap = argparse.ArgumentParser()

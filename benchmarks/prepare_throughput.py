@@ -22,7 +22,7 @@ def main():
     from vae_tfp.audio import find_audio_files
     from vae_tfp.config import spectrogram_preset
     from vae_tfp.dataset import prepare_dataset
-    from vae_tfp.pipeline import ensure_demo_data
+    from vae_tfp.demo import ensure_demo_data
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data")

@@ -27,16 +27,16 @@ def block_mean(x, fh: int, fw: int):
 
 
 def main():
-    from vae_tfp.dataset import load_numpy
-    from vae_tfp.training import mean_image
+    from vae_tfp.dataset import open_dataset
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")
     ap.add_argument("--split", default="test")
     ap.add_argument("--name", default="resolution_ceiling")
     args = ap.parse_args()
-    x = load_numpy(args.data, args.split)[..., 0].astype("float64")
-    mse_mean = float(((x - mean_image(args.data)[..., 0]) ** 2).mean())
+    data = open_dataset(args.data)
+    x = data.load(args.split)[..., 0].astype("float64")
+    mse_mean = float(((x - data.mean_image()[..., 0]) ** 2).mean())
     h, w = x.shape[1:]
     rows = []
     for fh, fw in BLOCKS:

@@ -1,9 +1,11 @@
 """vae_tfp: a variational autoencoder with a Gaussian-mixture prior on audio spectrograms.
 
 The package follows the data flow: :mod:`~vae_tfp.audio` (files in and out) →
-:mod:`~vae_tfp.spectrogram` (images and their inversion, from a :mod:`~vae_tfp.phase` start) → :mod:`~vae_tfp.dataset` (prepared
-datasets) → the model and its training → generation and latent-space tools, with
-:mod:`~vae_tfp.notebook` helpers and the :mod:`~vae_tfp.cli`. Names are imported lazily so that
+:mod:`~vae_tfp.spectrogram` (images and their inversion, from a :mod:`~vae_tfp.phase` start) →
+:mod:`~vae_tfp.dataset` (prepared datasets, opened once as a ``PreparedDataset``) → the model
+and its training → generation and latent-space tools → :mod:`~vae_tfp.render` (PNGs, players,
+HTML) with the Jupyter :mod:`~vae_tfp.notebook` helpers, the :mod:`~vae_tfp.report` and the
+:mod:`~vae_tfp.cli`; :mod:`~vae_tfp.demo` runs it all on the embedded data. Names are imported lazily so that
 ``import vae_tfp`` does not start TensorFlow.
 """
 
@@ -27,7 +29,8 @@ _EXPORTS = {
     "prepare_dataset": "dataset", "load_manifest": "dataset", "load_numpy": "dataset",
     "make_tf_dataset": "dataset", "dataset_config": "dataset", "split_clips": "dataset",
     "render_demo_data": "demo_data",
-    "roundtrip_files": "pipeline", "ensure_demo_data": "pipeline", "run_demo": "pipeline",
+    "roundtrip_files": "metrics", "ensure_demo_data": "demo", "run_demo": "demo", "smoke_setup": "demo",
+    "prepare_audio_dir": "dataset", "open_dataset": "dataset", "PreparedDataset": "dataset", "TrainingError": "errors",
     "fit_prior": "prior_fit", "fit_prior_saved": "prior_fit",
     "evaluate_samples": "sample_metrics", "load_classifier": "classifier",
 }

@@ -10,6 +10,7 @@ into fixed-length clips (the last one padded); :func:`load_audio` returns the wh
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import stat
 import warnings
@@ -38,10 +39,6 @@ class AudioInfo:
     frames: int
     format: str
     subtype: str
-
-    @property
-    def duration(self) -> float:
-        return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,6 +191,11 @@ def iter_clips(
         yield Clip(clip, start / config.sample_rate, len(buffer))
 
 
+def first_clips(path: str | os.PathLike, config: SpectrogramConfig, max_clips: int | None = None) -> list[Clip]:
+    """A file's first ``max_clips`` consecutive clips (all with None), decoding no further."""
+    return list(itertools.islice(iter_clips(path, config), max_clips))
+
+
 def _warn_if_suspicious(audio: np.ndarray, where: str) -> None:
     if not len(audio):
         return
@@ -218,15 +220,17 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> P
     Returns:
         The path written.
     """
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
-    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
-    if peak > 0.99:
-        audio = audio * (0.99 / peak)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, audio, int(sample_rate), subtype="PCM_16")
+    sf.write(path, limit_peak(audio), int(sample_rate), subtype="PCM_16")
     return path
+
+
+def limit_peak(audio: np.ndarray, peak: float = 0.99) -> np.ndarray:
+    """float32 [n] mono with non-finite values zeroed, scaled down (never clipped) to at most ``peak``."""
+    audio = np.nan_to_num(np.asarray(audio, dtype=np.float32).reshape(-1), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    return audio * np.float32(peak / top) if top > peak else audio
 
 
 def find_audio_files(root: str | os.PathLike) -> list[Path]:

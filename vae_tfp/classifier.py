@@ -23,15 +23,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .dataset import load_manifest, load_numpy, manifest_hash, split_clips
+from .dataset import DatasetLike, open_dataset
 from .errors import DatasetError, ModelFileError
-from .jsonio import read_format_json, write_json_atomic
-from .saving import sha256_file
+from .files import read_format_json, sha256_file, write_json_atomic
 
 FORMAT = "vae_tfp.classifier/1"
 FOLDER = "classifier"
@@ -124,9 +122,9 @@ def _targets(clips, heads) -> dict[str, np.ndarray]:
     return out
 
 
-def train_classifier(data_dir: str | os.PathLike, *, epochs: int = 40, batch_size: int = 32, seed: int = 0,
+def train_classifier(data: DatasetLike, *, epochs: int = 40, batch_size: int = 32, seed: int = 0,
                      log=print) -> Classifier | None:
-    """Trains the classifier on the train split and saves it in ``data_dir/classifier``.
+    """Trains the classifier on the train split and saves it in the dataset's ``classifier/`` folder.
 
     Returns:
         The classifier, or None when the dataset has no label with two or more classes (the
@@ -134,13 +132,13 @@ def train_classifier(data_dir: str | os.PathLike, *, epochs: int = 40, batch_siz
     """
     import tf_keras as keras
 
-    data_dir = Path(data_dir)
-    clips = split_clips(data_dir, "train")
+    data = open_dataset(data)
+    clips = data.split_clips("train")
     heads = label_heads(clips)
     if not heads:
         return None
     t0 = time.perf_counter()
-    x = load_numpy(data_dir, "train")
+    x = data.load("train")
     y = _targets(clips, heads)
     model = make_classifier(x.shape[1:], {k: len(v) for k, v in heads.items()}, seed=seed)
     # the features output carries no loss; each head a softmax cross-entropy on its logits
@@ -149,41 +147,37 @@ def train_classifier(data_dir: str | os.PathLike, *, epochs: int = 40, batch_siz
     model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     classifier = Classifier(model, heads, {})
     accuracy = {}
-    for split in ("train", "val", "test"):
-        xs = load_numpy(data_dir, split)
-        if not len(xs):
-            continue
-        probs, ys = classifier.predict(xs), _targets(split_clips(data_dir, split), heads)
+    for split, xs, split_clips in data.iter_splits(("train", "val", "test")):
+        probs, ys = classifier.predict(xs), _targets(split_clips, heads)
         accuracy[split] = {k: float(np.mean(probs[k].argmax(1)[ys[k] >= 0] == ys[k][ys[k] >= 0]))
                            if (ys[k] >= 0).any() else None for k in heads}
-    folder = data_dir / FOLDER
+    folder = data.path / FOLDER
     folder.mkdir(exist_ok=True)
     model.save_weights(os.fspath(folder / WEIGHTS))
     record = {"format": FORMAT, "heads": heads, "input_shape": list(x.shape[1:]), "epochs": epochs, "seed": seed,
-              "manifest_sha256": manifest_hash(data_dir), "accuracy": accuracy,
+              "manifest_sha256": data.sha256, "accuracy": accuracy,
               "seconds": round(time.perf_counter() - t0, 1),
               "weights_sha256": sha256_file(folder / WEIGHTS)}
     write_json_atomic(folder / "config.json", record)
-    log(f"trained the sample-metrics classifier on {len(x)} clips of {data_dir} ({record['seconds']} s); "
+    log(f"trained the sample-metrics classifier on {len(x)} clips of {data.path} ({record['seconds']} s); "
         f"accuracy {accuracy}")
     classifier.record = record
     return classifier
 
 
-def load_classifier(data_dir: str | os.PathLike, *, train_if_missing: bool = True, log=print) -> Classifier | None:
+def load_classifier(data: DatasetLike, *, train_if_missing: bool = True, log=print) -> Classifier | None:
     """The dataset's classifier; trained first when missing or trained on another manifest.
 
     Returns:
         The classifier, or None when the dataset has no labels to train one on.
     """
-    data_dir = Path(data_dir)
-    folder = data_dir / FOLDER
-    load_manifest(data_dir)  # a clear error for a folder that is not a dataset
+    data = open_dataset(data)  # a clear error for a folder that is not a dataset
+    folder = data.path / FOLDER
     config = folder / "config.json"
     if config.is_file():
         record = read_format_json(config, FORMAT, ModelFileError, "classifier config")
         weights = folder / WEIGHTS
-        fresh = record.get("manifest_sha256") == manifest_hash(data_dir) and weights.is_file() and \
+        fresh = record.get("manifest_sha256") == data.sha256 and weights.is_file() and \
             sha256_file(weights) == record.get("weights_sha256")
         if fresh:
             heads = {k: list(v) for k, v in record["heads"].items()}
@@ -192,5 +186,5 @@ def load_classifier(data_dir: str | os.PathLike, *, train_if_missing: bool = Tru
             return Classifier(model, heads, record)
         log(f"{folder}: trained on another version of the dataset (or damaged); retraining")
     if not train_if_missing:
-        raise DatasetError(f"{data_dir}: has no trained classifier (run `vae-tfp evaluate ... --samples N`)")
-    return train_classifier(data_dir, log=log)
+        raise DatasetError(f"{data.path}: has no trained classifier (run `vae-tfp evaluate ... --samples N`)")
+    return train_classifier(data, log=log)

@@ -50,7 +50,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_roundtrip(args) -> int:
-    from .pipeline import roundtrip_files
+    from .metrics import roundtrip_files
 
     summary = roundtrip_files(args.files, args.out, _spec_config(args), n_iter=args.iters,
                               phase_init=args.phase_init, max_clips=args.max_clips)
@@ -73,7 +73,7 @@ def cmd_train(args) -> int:
     history = train(args.data, args.model, config, epochs=args.epochs, batch_size=args.batch_size, resume=args.resume,
                     seed=args.seed, early_stopping_patience=args.early_stopping, steps_per_epoch=args.steps_per_epoch,
                     jit_compile=args.jit, mixed_precision=args.mixed_precision, fit_prior=args.fit_prior,
-                    deterministic=args.deterministic,
+                    deterministic=args.deterministic, clip_norm=args.clip_norm,
                     verbose=2 if args.quiet else "auto")
     print(f"model: {args.model} ({len(history)} epochs, {time.perf_counter() - t0:.0f} s this run)")
     return 0
@@ -174,7 +174,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .pipeline import run_demo
+    from .demo import run_demo
 
     result = run_demo(args.out, data_dir=args.data, spec=args.spec, preset=args.preset, epochs=args.epochs,
                       workers=args.workers)
@@ -183,55 +183,69 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    """Option groups shared by several sub-commands (argparse ``parents=``), each defined once."""
+    from .config import SPECTROGRAM_PRESETS
+
+    def group() -> argparse.ArgumentParser:
+        return argparse.ArgumentParser(add_help=False)
+
+    out, quiet, seed, workers, inversion = group(), group(), group(), group(), group()
+    out.add_argument("--out", required=True, type=Path, help="output folder")
+    quiet.add_argument("--quiet", action="store_true", help="no progress bars")
+    seed.add_argument("--seed", type=int, default=0)
+    workers.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes preparing audio")
+    inversion.add_argument("--iters", type=int, default=DEFAULT_GRIFFIN_LIM_ITERS,
+                           help=f"Griffin-Lim iterations (default: {DEFAULT_GRIFFIN_LIM_ITERS})")
+    inversion.add_argument("--phase-init", default=DEFAULT_PHASE_INIT, choices=PHASE_INITS,
+                           help=f"Griffin-Lim's starting phase: pghi = phase-gradient heap integration, estimated "
+                                f"from the magnitudes (default: {DEFAULT_PHASE_INIT})")
+    spec = {}
+    for default in ("default", "small"):
+        spec[default] = group()
+        spec[default].add_argument("--spec", default=default, choices=sorted(SPECTROGRAM_PRESETS),
+                                   help=f"spectrogram preset (default: {default})")
+    return {"out": out, "quiet": quiet, "seed": seed, "workers": workers, "inversion": inversion,
+            "spec": spec["default"], "spec_small": spec["small"]}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .config import DEFAULT_SAMPLE_RATE, LIKELIHOODS, MODEL_PRESETS
+    from .dataset import SPLITS
+
     parser = argparse.ArgumentParser(prog="vae-tfp", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
+    g = _parents()
+    presets = sorted(MODEL_PRESETS)
 
-    def spec_option(p, default="default"):
-        p.add_argument("--spec", default=default, help=f"spectrogram preset (default: {default})")
-
-    def inversion_options(p):
-        p.add_argument("--iters", type=int, default=DEFAULT_GRIFFIN_LIM_ITERS,
-                       help=f"Griffin-Lim iterations (default: {DEFAULT_GRIFFIN_LIM_ITERS})")
-        p.add_argument("--phase-init", default=DEFAULT_PHASE_INIT, choices=PHASE_INITS,
-                       help=f"Griffin-Lim's starting phase: pghi = phase-gradient heap integration, estimated from "
-                            f"the magnitudes (default: {DEFAULT_PHASE_INIT})")
-
-    p = sub.add_parser("demo-data", help="render the embedded dataset (soundfont notes and Bach chorales)")
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--sample-rate", type=int, default=22050)
+    p = sub.add_parser("demo-data", help="render the embedded dataset (soundfont notes and Bach chorales)",
+                       parents=[g["out"], g["quiet"]])
+    p.add_argument("--sample-rate", type=int, default=DEFAULT_SAMPLE_RATE)
     p.add_argument("--chorales", type=int, default=24, help="number of chorales (0 for none)")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo_data)
 
-    p = sub.add_parser("prepare", help="audio files/folders → spectrogram dataset")
+    p = sub.add_parser("prepare", help="audio files/folders → spectrogram dataset",
+                       parents=[g["out"], g["spec"], g["workers"], g["quiet"]])
     p.add_argument("sources", nargs="+", type=Path)
-    p.add_argument("--out", required=True, type=Path)
-    spec_option(p)
     p.add_argument("--clip-hop", type=float, default=None, help="seconds between clip starts (default: clip length)")
     p.add_argument("--seed", type=int, default=0, help="split seed")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("roundtrip", help="audio → spectrogram → audio: the representation's ceiling")
+    p = sub.add_parser("roundtrip", help="audio → spectrogram → audio: the representation's ceiling",
+                       parents=[g["out"], g["spec"], g["inversion"]])
     p.add_argument("files", nargs="+", type=Path)
-    p.add_argument("--out", required=True, type=Path)
-    spec_option(p)
-    inversion_options(p)
     p.add_argument("--max-clips", type=int, default=4, help="clips per file")
     p.set_defaults(func=cmd_roundtrip)
 
-    p = sub.add_parser("train", help="train a VAE on a prepared dataset")
+    p = sub.add_parser("train", help="train a VAE on a prepared dataset", parents=[g["seed"]])
     p.add_argument("data", type=Path)
     p.add_argument("--model", required=True, type=Path, help="output folder, e.g. saved_models/NAME")
-    p.add_argument("--preset", default="default", help="model preset: seed, default, small, tiny")
+    p.add_argument("--preset", default="default", choices=presets, help="model preset (default: default)")
     p.add_argument("--epochs", type=int, required=True)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--beta", type=float, default=None)
     p.add_argument("--warmup", type=int, default=None, help="KL warm-up steps")
     p.add_argument("--free-bits", type=float, default=None,
@@ -239,8 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--free-nats", type=float, default=None, help="legacy per-example KL floor (prefer --free-bits)")
     p.add_argument("--fit-prior", action="store_true",
                    help="at the end, refit the prior to the training codes (as `vae-tfp fit-prior`)")
-    p.add_argument("--likelihood", default=None)
+    p.add_argument("--likelihood", default=None, choices=LIKELIHOODS)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--clip-norm", type=float, default=None,
+                   help="clip the gradients to this global norm (off by default)")
     p.add_argument("--early-stopping", type=int, default=None, help="patience in epochs")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
@@ -256,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="held-out metrics of a saved model as JSON")
     p.add_argument("model", type=Path)
     p.add_argument("data", type=Path)
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--json", action="store_true", help="one line of JSON")
     p.add_argument("--per-dim", action="store_true", help="include KL per latent dimension")
     p.add_argument("--samples", type=int, default=0,
@@ -266,52 +282,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prior temperatures scored with --samples")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("fit-prior", help="refit the mixture prior to the codes of a dataset (EM, ex post)")
+    p = sub.add_parser("fit-prior", help="refit the mixture prior to the codes of a dataset (EM, ex post)",
+                       parents=[g["seed"]])
     p.add_argument("model", type=Path)
     p.add_argument("data", type=Path, help="prepared dataset (the one the model was trained on)")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default="train", choices=SPLITS)
     p.add_argument("--modes", type=int, default=None, help="components (default: the model's num_modes)")
     p.add_argument("--samples-per-clip", type=int, default=8, help="codes drawn from q(z|x) per clip")
-    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_fit_prior)
 
-    def model_ops(p):
-        p.add_argument("--out", required=True, type=Path, help="output folder")
-        inversion_options(p)
-
-    p = sub.add_parser("generate", help="sample the prior, decode, write WAVs and PNGs")
+    model_ops = [g["out"], g["inversion"]]
+    p = sub.add_parser("generate", help="sample the prior, decode, write WAVs and PNGs", parents=model_ops + [g["seed"]])
     p.add_argument("model", type=Path)
     p.add_argument("-n", type=int, default=8)
     p.add_argument("--component", type=int, default=None, help="sample one mixture component")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the component std")
-    p.add_argument("--seed", type=int, default=0)
-    model_ops(p)
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("reconstruct", help="audio files → encode → decode → audio, beside the round trip")
+    p = sub.add_parser("reconstruct", help="audio files → encode → decode → audio, beside the round trip",
+                       parents=model_ops)
     p.add_argument("model", type=Path)
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--max-clips", type=int, default=4)
-    model_ops(p)
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("encode", help="posterior means and scales of files or datasets → .npz")
     p.add_argument("model", type=Path)
     p.add_argument("sources", nargs="+", type=Path, help="audio files or prepared dataset folders")
     p.add_argument("--out", required=True, type=Path, help="latents.npz")
-    p.add_argument("--split", default=None)
+    p.add_argument("--split", default=None, choices=SPLITS)
     p.set_defaults(func=cmd_encode)
 
-    p = sub.add_parser("interpolate", help="decode a path between two clips (FILE or DATASET:INDEX)")
+    p = sub.add_parser("interpolate", help="decode a path between two clips (FILE or DATASET:INDEX)",
+                       parents=model_ops)
     p.add_argument("model", type=Path)
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--spherical", action="store_true")
-    model_ops(p)
     p.set_defaults(func=cmd_interpolate)
 
-    p = sub.add_parser("arithmetic", help="weighted averages of clips' latents, and label vectors")
+    p = sub.add_parser("arithmetic", help="weighted averages of clips' latents, and label vectors", parents=model_ops)
     p.add_argument("model", type=Path)
     p.add_argument("clips", nargs="+", help="FILE or DATASET:INDEX")
     p.add_argument("--weights", type=float, nargs="*", default=None)
@@ -319,33 +330,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add", default=None, help="label whose mean latent is added")
     p.add_argument("--subtract", default=None, help="label whose mean latent is subtracted")
     p.add_argument("--amount", type=float, default=1.0)
-    model_ops(p)
     p.set_defaults(func=cmd_arithmetic)
 
-    p = sub.add_parser("project", help="2-D map of a dataset's latents coloured by label (PNG + CSV)")
+    p = sub.add_parser("project", help="2-D map of a dataset's latents coloured by label (PNG + CSV)",
+                       parents=[g["out"]])
     p.add_argument("model", type=Path)
     p.add_argument("data", type=Path)
     p.add_argument("--method", choices=("umap", "pca"), default="umap")
-    p.add_argument("--split", default=None)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--split", default=None, choices=SPLITS)
     p.set_defaults(func=cmd_project)
 
-    p = sub.add_parser("report", help="a self-contained HTML page of a model's samples and reconstructions")
+    p = sub.add_parser("report", help="a self-contained HTML page of a model's samples and reconstructions",
+                       parents=[g["out"], g["seed"]])
     p.add_argument("model", type=Path)
-    p.add_argument("--out", required=True, type=Path)
     p.add_argument("--files", nargs="*", type=Path, default=[], help="audio files to reconstruct")
     p.add_argument("--interpolate", nargs=2, default=None, metavar=("A", "B"))
     p.add_argument("-n", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("demo", help="the main job on the embedded dataset")
+    p = sub.add_parser("demo", help="the main job on the embedded dataset", parents=[g["spec_small"], g["workers"]])
     p.add_argument("--out", type=Path, default=Path("outputs/demo"))
     p.add_argument("--data", type=Path, default=Path("data"))
-    spec_option(p, "small")
-    p.add_argument("--preset", default="small", help="model preset to train")
+    p.add_argument("--preset", default="small", choices=presets, help="model preset to train (default: small)")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.set_defaults(func=cmd_demo)
     return parser
 

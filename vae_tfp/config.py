@@ -31,6 +31,7 @@ from .errors import ConfigError
 # here, before any large allocation.
 MAX_SPECTROGRAM_PIXELS = 4096 * 4096
 MAX_SAMPLE_RATE = 384_000
+DEFAULT_SAMPLE_RATE = 22050  # the default preset's, and the embedded audio's rendering rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,7 @@ class SpectrogramConfig:
         ref_amplitude: Amplitude of the sinusoid that reads 0 dB (1.0 = full scale).
     """
 
-    sample_rate: int = 22050
+    sample_rate: int = DEFAULT_SAMPLE_RATE
     n_fft: int = 1024
     hop_length: int = 256
     n_frames: int = 512
@@ -246,20 +247,9 @@ class ModelConfig:
                               f"[frequency, time] pair of them")
         if not self.encoder or not self.decoder:
             raise ConfigError("encoder and decoder need at least one block each")
-        # The decoder must land exactly on the input size.
-        dh, dw, _ = self.decoder_shape
-        for filters, kernel, up, bn in self.decoder:
-            uh, uw = upsample_factors(up)
-            dh, dw = dh * uh, dw * uw
-        fh, fw = upsample_factors(self.output_upsample)
-        dh, dw = dh * fh, dw * fw
-        if (dh, dw) != (h, w):
+        _, (eh, ew, _), (dh, dw) = self._walk()
+        if (dh, dw) != (h, w):  # the decoder must land exactly on the input size
             raise ConfigError(f"decoder output {dh}x{dw} does not match input_shape {h}x{w}")
-        eh, ew = h, w
-        for filters, kernel, stride, bn, pool in self.encoder:
-            eh, ew = -(-eh // stride), -(-ew // stride)
-            if pool:
-                eh, ew = eh // 2, ew // 2
         if eh < 1 or ew < 1:
             raise ConfigError(f"encoder downsamples {h}x{w} below 1x1")
         if self.parameter_estimate() > MAX_PARAMETERS:
@@ -270,30 +260,59 @@ class ModelConfig:
         """Parameters per pixel of the likelihood: 2 (location, scale) or 1 (logits)."""
         return 2 if self.likelihood in ("gaussian", "laplace") else 1
 
+    def conv_layers(self) -> list[dict[str, Any]]:
+        """Every Conv2D of the encoder and decoder with the shape it runs at, in order.
+
+        Returns:
+            Dicts with ``name``, ``in_hw`` (input height, width before upsampling), ``c_in``,
+            ``c_out``, ``kernel``, ``stride``, ``upsample`` (nearest upsampling before the conv),
+            ``depth_to_space`` (after it), ``batch_norm`` (after it), ``out_hw`` (the conv's output
+            height, width) and ``macs`` per example.
+        """
+        return self._walk()[0]
+
     def encoder_output_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of the conv stack's output, flattened into the posterior's Dense layer."""
+        return self._walk()[1]
+
+    def _walk(self) -> tuple[list[dict[str, Any]], tuple[int, int, int], tuple[int, int]]:
+        """The one walk through the architecture's shapes: ``(conv layers, encoder output shape,
+        decoder output (height, width))``; validation, parameter and FLOP counts all read it."""
+        layers = []
+
+        def add(name, h, w, c_in, c_out, kernel, stride=1, upsample=1, depth_to_space=1, batch_norm=False):
+            uh, uw = upsample_factors(upsample)
+            oh, ow = -(-h * uh // stride), -(-w * uw // stride)
+            layers.append({"name": name, "in_hw": (h, w), "c_in": c_in, "c_out": c_out, "kernel": kernel,
+                           "stride": stride, "upsample": upsample, "depth_to_space": depth_to_space,
+                           "batch_norm": batch_norm, "out_hw": (oh, ow),
+                           "macs": oh * ow * kernel * kernel * c_in * c_out})
+            return oh, ow
+
         h, w, c = self.input_shape
-        for filters, kernel, stride, bn, pool in self.encoder:
-            h, w, c = -(-h // stride), -(-w // stride), filters
+        for i, (filters, kernel, stride, bn, pool) in enumerate(self.encoder):
+            h, w = add(f"enc_conv{i}", h, w, c, filters, kernel, stride=stride, batch_norm=bn)
+            c = filters
             if pool:
                 h, w = h // 2, w // 2
-        return h, w, c
+        encoder_output = (h, w, c)
+        h, w, c = self.decoder_shape
+        for i, (filters, kernel, up, bn) in enumerate(self.decoder):
+            h, w = add(f"dec_conv{i}", h, w, c, filters, kernel, upsample=up, batch_norm=bn)
+            c = filters
+        f = self.output_upsample
+        h, w = add("dec_params", h, w, c, self.output_channels() * math.prod(upsample_factors(f)), 3, depth_to_space=f)
+        fh, fw = upsample_factors(f)
+        return layers, encoder_output, (h * fh, w * fw)
 
     def parameter_estimate(self) -> int:
         """Parameter count from the config alone (checked against Keras in the tests)."""
-        n, c_in = 0, self.input_shape[2]
-        for filters, kernel, stride, bn, pool in self.encoder:
-            n += kernel * kernel * c_in * filters + filters + (4 * filters if bn else 0)
-            c_in = filters
-        h, w, c = self.encoder_output_shape()
+        layers, (h, w, c), _ = self._walk()
+        n = sum(l["kernel"] ** 2 * l["c_in"] * l["c_out"] + l["c_out"] + (4 * l["c_out"] if l["batch_norm"] else 0)
+                for l in layers)
         d = self.latent_dim
-        n += (h * w * c + 1) * (d + d * (d + 1) // 2)
-        n += (d + 1) * math.prod(self.decoder_shape)
-        c_in = self.decoder_shape[2]
-        for filters, kernel, up, bn in self.decoder:
-            n += kernel * kernel * c_in * filters + filters + (4 * filters if bn else 0)
-            c_in = filters
-        out = self.output_channels() * math.prod(upsample_factors(self.output_upsample))
-        n += 3 * 3 * c_in * out + out
+        n += (h * w * c + 1) * (d + d * (d + 1) // 2)  # the posterior's Dense layer: loc and scale_tril
+        n += (d + 1) * math.prod(self.decoder_shape)  # the decoder's Dense layer
         n += 2 * self.num_modes * d + self.num_modes  # prior means, scales, mixture logits
         return n
 
@@ -366,31 +385,10 @@ def _seed_preset() -> ModelConfig:
 def _default_preset() -> ModelConfig:
     """512x512 at a fraction of the seed's cost: frequency resolution first, time by sub-pixel.
 
-    What recon_gain needs, measured on the test split of the embedded notes: the images are
-    nearly constant along time (averaging 128-frame blocks keeps recon_gain 6.2) but not along
-    frequency (averaging 8-bin blocks leaves 2.1; 4x4 blocks, i.e. a perfect 128x128 image, 3.6).
-    So the decoder's Dense layer writes 64 frequency rows x 8 time columns, its UpSampling2D +
-    Conv2D blocks reach all 512 frequency bins while time stays at 16 columns, and its linear
-    output conv is sub-pixel along time: 32 frames per position (``output_upsample=(1, 32)``).
-
-    The encoder starts with a 4x4 stride-4 "patchify" conv: on a 2-core AVX2 CPU
-    (benchmarks/results/conv_layers.json) convs with few channels at 512x512 ran at 2-16 % of the
-    fp32 peak, 64-256-channel convs at 55-90 %.
-
-    The posterior starts narrow (std 0.05, ``posterior_init_scale``), 300/32 nats of KL per latent
-    dimension are free for the encoder (``free_bits``; the prior keeps learning from the codes) and
-    the KL weight warms up over 1500 steps. The prior has 64 components: refitted to the demo
-    model's codes, 64 gave FID 211 where 10 gave 317 (README "Generation"). A decoder given distinct
-    codes learns sharp harmonics fast (train recon_gain 3.57 after 15 epochs from fixed random
-    codes, 1.83 from the posterior means of the previous default; ``benchmarks/decoder_fit.py``):
-    from a wide posterior the codes of neighbouring pitches overlap, and with a narrow one and no
-    free nats the KL term removed the information (421 → 145 nats in 3 epochs) before the
-    decoder had learned to use it.
-
-    No batch norm: with few steps per epoch its moving statistics lag the batch statistics and
-    held-out reconstructions were no better than the dataset mean (measured on ``small``:
-    validation recon_gain 1.07 at epoch 4 with batch norm, 2.15 at epoch 17 without).
-    Adam at 2e-3: after 5 epochs validation neg-ELBO 25 772 nats vs 26 852 at 1e-3.
+    A 4x4 stride-4 stem and stride-2 convs down to 4x4x256; a decoder that upsamples frequency
+    to all 512 bins while time stays at 16 columns, then a sub-pixel output of 32 frames per
+    position; no batch norm; a narrow initial posterior, free bits per dimension, a KL warm-up
+    and 64 prior components. The measurements behind each choice are in the README ("The model").
     """
     return ModelConfig(
         name="default", input_shape=(512, 512, 1), latent_dim=32,

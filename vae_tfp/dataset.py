@@ -18,22 +18,25 @@ place at the end, so an interrupted run never leaves anything that looks complet
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence, Union
 
+import jsonschema
 import numpy as np
 
 from .audio import find_audio_files, iter_clips
-from .config import SpectrogramConfig
+from .config import SpectrogramConfig, spectrogram_preset
 from .errors import ConfigError, DatasetError, VaeTfpError
-from .jsonio import read_format_json, write_json_atomic
+from .files import check_format, replace_dir, write_json_atomic
 from .spectrogram import spectrogram
 
 FORMAT = "vae_tfp.spectrogram_dataset/1"
@@ -109,8 +112,8 @@ def _process_file(job: tuple[str, str, dict, float | None]) -> dict[str, Any]:
 class _ShardWriter:
     """Appends images of one split and writes ``{split}-{k:05d}.npy`` shards of fixed size."""
 
-    def __init__(self, folder: Path, split: str, shard_size: int, image_shape: tuple[int, int]):
-        self.folder, self.split, self.shard_size, self.image_shape = folder, split, shard_size, image_shape
+    def __init__(self, folder: Path, split: str, shard_size: int):
+        self.folder, self.split, self.shard_size = folder, split, shard_size
         self.pending: list[np.ndarray] = []
         self.shards: list[dict[str, Any]] = []
         self.count = 0
@@ -186,7 +189,7 @@ def prepare_dataset(
                 for i, e in enumerate(entries)]
         image_shape = (config.n_bins, config.n_frames)
         shard_size = max(1, SHARD_BYTES // (2 * config.n_bins * config.n_frames))
-        writers = {s: _ShardWriter(tmp, s, shard_size, image_shape) for s in SPLITS}
+        writers = {s: _ShardWriter(tmp, s, shard_size) for s in SPLITS}
         clips, skipped = [], []
         with _pool(workers) as pool:
             results = pool.map(_process_file, jobs, chunksize=1) if pool else map(_process_file, jobs)
@@ -229,7 +232,7 @@ def prepare_dataset(
             "sources": [os.fspath(s) for s in sources],
         }
         write_json_atomic(tmp / MANIFEST, manifest)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -265,6 +268,33 @@ def _read_sidecar(root: Path) -> dict[str, dict]:
     return {k: v for k, v in data.items() if isinstance(v, dict)}
 
 
+def prepare_audio_dir(audio_dir: str | os.PathLike, data_dir: str | os.PathLike, *, spec: str = "default",
+                      workers: int = 1, log=print) -> Path:
+    """Prepares a folder of the user's audio (sub-folders as labels) into ``data_dir/NAME-SPEC``.
+
+    Reused when it is already prepared from the same folder with the same spectrogram preset;
+    prepared again when the folder or the preset changed (so rerunning a notebook is cheap and
+    changing its ``AUDIO_DIR`` re-prepares).
+
+    Returns:
+        The dataset folder.
+    """
+    source = Path(audio_dir).resolve()
+    if not source.is_dir():
+        raise DatasetError(f"{audio_dir}: not a folder of audio files")
+    folder = Path(data_dir) / f"{source.name}-{spec}"
+    config = spectrogram_preset(spec)
+    if (folder / MANIFEST).exists():
+        data = open_dataset(folder)
+        if data.manifest.get("sources") == [os.fspath(source)] and data.config == config:
+            return folder
+        log(f"{folder}: prepared from another folder or preset; preparing {source} again")
+    t0 = time.perf_counter()
+    prepare_dataset([source], folder, config, workers=workers, overwrite=True, progress=True, log=log)
+    log(f"prepared {folder} from {source} in {time.perf_counter() - t0:.1f} s")
+    return folder
+
+
 class _pool:
     """A process pool for ``workers > 1``, else nothing (in-process, easier to debug)."""
 
@@ -279,77 +309,193 @@ class _pool:
             self.executor.shutdown(cancel_futures=True)
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Moves ``new`` to ``target``; an existing ``target`` is removed only after the move."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 # --- loading ----------------------------------------------------------------------------------
 
-def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """Reads and checks a dataset's manifest; raises :class:`DatasetError` naming the problem."""
-    folder = Path(path)
-    file = folder / MANIFEST
-    if not file.is_file():
-        raise DatasetError(f"{folder}: not a prepared dataset (no {MANIFEST}; run `vae-tfp prepare`)")
-    return read_format_json(file, FORMAT, DatasetError, "manifest")
+# What loading relies on; anything else in a manifest (sources, skipped files, labels) is
+# informative. Checked by jsonschema when a dataset is opened.
+_SHARD = {"type": "object", "required": ["file", "n"],
+          "properties": {"file": {"type": "string", "pattern": r"^[^/\\]+\.npy$"},
+                         "n": {"type": "integer", "minimum": 0}}}
+MANIFEST_SCHEMA = {
+    "type": "object",
+    "required": ["format", "spectrogram_config", "splits", "clips"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "spectrogram_config": {"type": "object"},
+        "splits": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["n_clips", "shards"],
+            "properties": {"n_clips": {"type": "integer", "minimum": 0},
+                           "shards": {"type": "array", "items": _SHARD}}}},
+        "clips": {"type": "array", "items": {
+            "type": "object", "required": ["split", "shard", "row", "source", "offset", "label"],
+            "properties": {"split": {"type": "string"}, "shard": {"type": "string"},
+                           "row": {"type": "integer", "minimum": 0}, "source": {"type": "string"},
+                           "offset": {"type": "number"}, "label": {"type": "string"},
+                           "meta": {"type": "object"}}}},
+    },
+}
 
 
-def manifest_hash(path: str | os.PathLike) -> str:
-    """SHA-256 of a dataset's manifest: which version of the dataset a model or classifier was trained on."""
-    return hashlib.sha256((Path(path) / MANIFEST).read_bytes()).hexdigest()
+@dataclasses.dataclass(frozen=True, eq=False)
+class PreparedDataset:
+    """A prepared dataset, opened once: its manifest read, hashed and validated a single time.
+
+    Pass it around instead of the folder; every loader below takes either.
+
+    Attributes:
+        path: The dataset folder.
+        manifest: The parsed ``manifest.json`` (see the module docstring).
+        config: The :class:`SpectrogramConfig` the images were made with.
+        sha256: Hex SHA-256 of ``manifest.json``: which version of the dataset a model or
+            classifier was trained on.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    config: SpectrogramConfig
+    sha256: str
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "PreparedDataset":
+        """Reads ``path/manifest.json`` once; raises :class:`DatasetError` naming the problem."""
+        folder = Path(path)
+        file = folder / MANIFEST
+        if not file.is_file():
+            raise DatasetError(f"{folder}: not a prepared dataset (no {MANIFEST}; run `vae-tfp prepare`)")
+        try:
+            raw = file.read_bytes()
+            manifest = json.loads(raw)
+        except (OSError, ValueError) as err:
+            raise DatasetError(f"{file}: cannot read manifest ({err})") from None
+        check_format(manifest, file, FORMAT, DatasetError)
+        error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(manifest))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "top level"
+            raise DatasetError(f"{file}: invalid manifest at {where} ({error.message[:200]})")
+        try:
+            config = SpectrogramConfig.from_dict(manifest["spectrogram_config"])
+        except ConfigError as err:
+            raise DatasetError(f"{file}: {err}") from None
+        return cls(folder, manifest, config, hashlib.sha256(raw).hexdigest())
+
+    @property
+    def splits(self) -> dict[str, dict[str, Any]]:
+        return self.manifest["splits"]
+
+    @property
+    def clips(self) -> list[dict[str, Any]]:
+        return self.manifest["clips"]
+
+    def n_clips(self, split: str) -> int:
+        return self._split(split)["n_clips"]
+
+    def split_clips(self, split: str) -> list[dict[str, Any]]:
+        """The manifest entries of one split's clips, in the order :meth:`load` returns them."""
+        self._split(split)
+        return [c for c in self.clips if c["split"] == split]
+
+    def shard_files(self, split: str) -> list[Path]:
+        """The shard files of one split, checked to exist."""
+        files = [self.path / s["file"] for s in self._split(split)["shards"]]
+        for f in files:
+            if not f.is_file():
+                raise DatasetError(f"{f}: shard listed in the manifest is missing")
+        return files
+
+    def _split(self, split: str) -> dict[str, Any]:
+        if split not in self.splits:
+            raise DatasetError(f"{self.path}: no split {split!r}; splits are {sorted(self.splits)}")
+        return self.splits[split]
+
+    def shards(self, split: str) -> Iterator[np.ndarray]:
+        """One split's shards, each float16 [n, n_bins, n_frames] (memory-mapped), checked against the config."""
+        for f in self.shard_files(split):
+            yield _load_shard(f, self.config)
+
+    def load(self, split: str = "train", *, limit: int | None = None) -> np.ndarray:
+        """One split as float32 [n, n_bins, n_frames, 1] in [0, 1], in manifest order."""
+        arrays, total = [], 0
+        for arr in self.shards(split):
+            arrays.append(arr)
+            total += len(arr)
+            if limit is not None and total >= limit:
+                break
+        if not arrays:
+            return np.zeros((0,) + self.config.shape, np.float32)
+        return np.concatenate(arrays)[:limit].astype(np.float32)[..., None]
+
+    def iter_splits(self, splits: Sequence[str] | None = None) -> Iterator[tuple[str, np.ndarray, list[dict]]]:
+        """``(split, images [n, H, W, 1], clips)`` for each non-empty split (all by default)."""
+        for split in (list(self.splits) if splits is None else splits):
+            images = self.load(split)
+            if len(images):
+                yield split, images, self.split_clips(split)
+
+    def image(self, clip: dict[str, Any]) -> np.ndarray:
+        """One clip's image, float16 [n_bins, n_frames], read from its shard by the manifest entry."""
+        file = self.path / clip["shard"]
+        if not file.is_file():
+            raise DatasetError(f"{file}: shard listed in the manifest is missing")
+        return _load_shard(file, self.config)[clip["row"]]
+
+    def mean_image(self, split: str = "train") -> np.ndarray:
+        """The mean image of a split, float32 [H, W, 1], computed shard by shard."""
+        total, n = np.zeros(self.config.shape[:2], np.float64), 0
+        for arr in self.shards(split):
+            total += arr.astype(np.float64).sum(axis=0)
+            n += len(arr)
+        return (total / max(n, 1)).astype(np.float32)[..., None]
+
+    def check_config(self, config: SpectrogramConfig, what: str) -> None:
+        """Raises :class:`ConfigError` unless the images were made with ``config`` (``what``'s, e.g. a model folder)."""
+        if self.config != config:
+            raise ConfigError(f"{self.path}: prepared with a different spectrogram config than {what} "
+                              f"({self.config.shape} vs {config.shape})")
+
+    def tf_dataset(self, split: str = "train", *, batch_size: int = 16, shuffle: bool = True, seed: int = 0,
+                   repeat: bool = False, cache: bool = True, drop_remainder: bool = False, input_context=None):
+        """One split as a ``tf.data.Dataset`` of float32 [batch, n_bins, n_frames, 1] batches.
+
+        Shards are read in parallel (``interleave``), optionally cached in memory (float16, as
+        stored), cast to float32 by a parallel ``map``, shuffled with a
+        buffer as large as the split (exact, seeded), batched and prefetched. With an
+        ``input_context`` (``tf.distribute``) each input pipeline reads its own subset of shards
+        when there are enough shards, else its own subset of examples.
+        """
+        import tensorflow as tf
+
+        files = [os.fspath(f) for f in self.shard_files(split)]
+        shape = self.config.shape[:2]
+        files_ds = tf.data.Dataset.from_tensor_slices(files)
+        shard_files = input_context is not None and len(files) >= input_context.num_input_pipelines
+        if shard_files:
+            files_ds = files_ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+
+        def read(file):
+            images = tf.numpy_function(lambda f: np.load(f.decode(), allow_pickle=False), [file], tf.float16)
+            return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(images, (None,) + shape))
+
+        ds = files_ds.interleave(read, cycle_length=min(4, max(1, len(files))), num_parallel_calls=tf.data.AUTOTUNE,
+                                 deterministic=True)
+        if input_context is not None and not shard_files:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if cache:
+            ds = ds.cache()  # as stored, float16: half the memory of caching float32
+        ds = ds.map(lambda x: tf.cast(x, tf.float32)[..., None], num_parallel_calls=tf.data.AUTOTUNE)
+        if shuffle:
+            ds = ds.shuffle(max(1, self.n_clips(split)), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def dataset_config(path: str | os.PathLike) -> SpectrogramConfig:
-    """The :class:`SpectrogramConfig` a dataset was prepared with."""
-    return SpectrogramConfig.from_dict(load_manifest(path)["spectrogram_config"])
+_VALIDATOR = jsonschema.Draft202012Validator(MANIFEST_SCHEMA)
+DatasetLike = Union[str, os.PathLike, PreparedDataset]
 
 
-def split_shards(path: str | os.PathLike, split: str) -> list[Path]:
-    """The shard files of one split, checked to exist."""
-    manifest = load_manifest(path)
-    if split not in manifest["splits"]:
-        raise DatasetError(f"{path}: no split {split!r}; splits are {sorted(manifest['splits'])}")
-    files = [Path(path) / s["file"] for s in manifest["splits"][split]["shards"]]
-    for f in files:
-        if not f.is_file():
-            raise DatasetError(f"{f}: shard listed in the manifest is missing")
-    return files
-
-
-def load_numpy(path: str | os.PathLike, split: str = "train", *, limit: int | None = None) -> np.ndarray:
-    """One split as float32 [n, n_bins, n_frames, 1] in [0, 1], in manifest order."""
-    config = dataset_config(path)
-    arrays, total = [], 0
-    for f in split_shards(path, split):
-        arr = _load_shard(f, config)
-        arrays.append(arr)
-        total += len(arr)
-        if limit is not None and total >= limit:
-            break
-    if not arrays:
-        return np.zeros((0,) + config.shape, np.float32)
-    data = np.concatenate(arrays)[:limit]
-    return data.astype(np.float32)[..., None]
-
-
-def split_clips(path: str | os.PathLike, split: str) -> list[dict[str, Any]]:
-    """The manifest entries of one split's clips, in the order :func:`load_numpy` returns them."""
-    return [c for c in load_manifest(path)["clips"] if c["split"] == split]
-
-
-def load_image(path: str | os.PathLike, clip: dict[str, Any]) -> np.ndarray:
-    """One clip's image, float16 [n_bins, n_frames], read from its shard by the manifest entry."""
-    file = Path(path) / clip["shard"]
-    if not file.is_file():
-        raise DatasetError(f"{file}: shard listed in the manifest is missing")
-    return _load_shard(file, dataset_config(path))[clip["row"]]
+def open_dataset(data: DatasetLike) -> PreparedDataset:
+    """A :class:`PreparedDataset` for a folder (reading its manifest once), or ``data`` itself if it is one."""
+    return data if isinstance(data, PreparedDataset) else PreparedDataset.open(data)
 
 
 def _load_shard(file: Path, config: SpectrogramConfig) -> np.ndarray:
@@ -363,50 +509,44 @@ def _load_shard(file: Path, config: SpectrogramConfig) -> np.ndarray:
     return arr
 
 
-def make_tf_dataset(
-    path: str | os.PathLike,
-    split: str = "train",
-    *,
-    batch_size: int = 16,
-    shuffle: bool = True,
-    seed: int = 0,
-    repeat: bool = False,
-    cache: bool = True,
-    drop_remainder: bool = False,
-    input_context=None,
-):
-    """One split as a ``tf.data.Dataset`` of float32 [batch, n_bins, n_frames, 1] batches.
+# The functions below open the dataset for one call: convenient in a notebook cell. Code that
+# reads a dataset more than once opens it with :func:`open_dataset` and uses its methods.
 
-    Shards are read in parallel (``interleave``), optionally cached in memory (float16, as
-    stored), cast to float32 by a parallel ``map``, shuffled with a
-    buffer as large as the split (exact, seeded), batched and prefetched. With an
-    ``input_context`` (``tf.distribute``) each input pipeline reads its own subset of shards
-    when there are enough shards, else its own subset of examples.
-    """
-    import tensorflow as tf
+def load_manifest(path: DatasetLike) -> dict[str, Any]:
+    """A dataset's validated manifest; raises :class:`DatasetError` naming the problem."""
+    return open_dataset(path).manifest
 
-    config = dataset_config(path)
-    files = [os.fspath(f) for f in split_shards(path, split)]
-    n_examples = load_manifest(path)["splits"][split]["n_clips"]
-    shape = (config.n_bins, config.n_frames)
-    files_ds = tf.data.Dataset.from_tensor_slices(files)
-    shard_files = input_context is not None and len(files) >= input_context.num_input_pipelines
-    if shard_files:
-        files_ds = files_ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
 
-    def read(file):
-        images = tf.numpy_function(lambda f: np.load(f.decode(), allow_pickle=False), [file], tf.float16)
-        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(images, (None,) + shape))
+def manifest_hash(path: DatasetLike) -> str:
+    """SHA-256 of a dataset's manifest: which version of the dataset a model or classifier was trained on."""
+    return open_dataset(path).sha256
 
-    ds = files_ds.interleave(read, cycle_length=min(4, max(1, len(files))), num_parallel_calls=tf.data.AUTOTUNE,
-                             deterministic=True)
-    if input_context is not None and not shard_files:
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    if cache:
-        ds = ds.cache()  # as stored, float16: half the memory of caching float32
-    ds = ds.map(lambda x: tf.cast(x, tf.float32)[..., None], num_parallel_calls=tf.data.AUTOTUNE)
-    if shuffle:
-        ds = ds.shuffle(max(1, n_examples), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+def dataset_config(path: DatasetLike) -> SpectrogramConfig:
+    """The :class:`SpectrogramConfig` a dataset was prepared with."""
+    return open_dataset(path).config
+
+
+def split_shards(path: DatasetLike, split: str) -> list[Path]:
+    """The shard files of one split, checked to exist."""
+    return open_dataset(path).shard_files(split)
+
+
+def load_numpy(path: DatasetLike, split: str = "train", *, limit: int | None = None) -> np.ndarray:
+    """One split as float32 [n, n_bins, n_frames, 1] in [0, 1], in manifest order."""
+    return open_dataset(path).load(split, limit=limit)
+
+
+def split_clips(path: DatasetLike, split: str) -> list[dict[str, Any]]:
+    """The manifest entries of one split's clips, in the order :func:`load_numpy` returns them."""
+    return open_dataset(path).split_clips(split)
+
+
+def load_image(path: DatasetLike, clip: dict[str, Any]) -> np.ndarray:
+    """One clip's image, float16 [n_bins, n_frames], read from its shard by the manifest entry."""
+    return open_dataset(path).image(clip)
+
+
+def make_tf_dataset(path: DatasetLike, split: str = "train", **kwargs):
+    """One split as a ``tf.data.Dataset``; see :meth:`PreparedDataset.tf_dataset` for the options."""
+    return open_dataset(path).tf_dataset(split, **kwargs)

@@ -15,7 +15,6 @@ Rendering is deterministic (byte-identical files on re-run) and takes seconds.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +22,9 @@ from typing import Sequence
 import numpy as np
 
 from .audio import write_wav
+from .config import DEFAULT_SAMPLE_RATE
 from .errors import VaeTfpError
+from .files import write_json_atomic
 
 # GM program numbers (0-based) of clearly different timbres.
 DEFAULT_INSTRUMENTS: dict[str, int] = {
@@ -67,7 +68,7 @@ def _generate(synth, n: int) -> np.ndarray:
     return stereo.mean(axis=1, dtype=np.float32)
 
 
-def render_note(program: int, pitch: int, velocity: int, *, sample_rate: int = 22050,
+def render_note(program: int, pitch: int, velocity: int, *, sample_rate: int = DEFAULT_SAMPLE_RATE,
                 hold: float = NOTE_HOLD_SECONDS, length: float = NOTE_FILE_SECONDS) -> np.ndarray:
     """One note of a GM program → float32 [length * sample_rate] mono audio."""
     synth, sfid = _synth(sample_rate, NOTE_GAIN_DB)
@@ -94,7 +95,7 @@ def chorale_events(score) -> list[tuple[float, float, int, int]]:
     return sorted(events)
 
 
-def render_events(events, *, program: int, sample_rate: int = 22050, tail: float = 1.0,
+def render_events(events, *, program: int, sample_rate: int = DEFAULT_SAMPLE_RATE, tail: float = 1.0,
                   velocity: int = 90) -> np.ndarray:
     """Note events → float32 mono audio, every channel playing ``program``."""
     synth, sfid = _synth(sample_rate, CHORALE_GAIN_DB)
@@ -127,7 +128,7 @@ def chorale_paths(n: int) -> list[Path]:
 def render_demo_data(
     out: str | os.PathLike,
     *,
-    sample_rate: int = 22050,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
     instruments: dict[str, int] | None = None,
     pitches: Sequence[int] = DEFAULT_PITCHES,
     velocities: Sequence[int] = DEFAULT_VELOCITIES,
@@ -162,7 +163,7 @@ def render_demo_data(
             write_wav(notes / rel, render_note(instruments[name], pitch, velocity, sample_rate=sample_rate),
                       sample_rate)
             meta[rel] = {"instrument": name, "program": instruments[name], "pitch": pitch, "velocity": velocity}
-        _write_json(notes / "metadata.json", meta)
+        write_json_atomic(notes / "metadata.json", meta, sort_keys=True)
         written["notes"] = notes
     if n_chorales > 0:
         from music21 import corpus
@@ -176,11 +177,6 @@ def render_demo_data(
             write_wav(chorales / f"{piece}.wav", audio, sample_rate)
             title = score.metadata.title if score.metadata is not None else None
             meta[f"{piece}.wav"] = {"piece": piece, "title": title}
-        _write_json(chorales / "metadata.json", meta)
+        write_json_atomic(chorales / "metadata.json", meta, sort_keys=True)
         written["chorales"] = chorales
     return written
-
-
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, sort_keys=True))

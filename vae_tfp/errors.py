@@ -27,3 +27,7 @@ class DatasetError(VaeTfpError):
 
 class ModelFileError(VaeTfpError):
     """A saved model folder is missing a file, has a corrupt file or does not match its config."""
+
+
+class TrainingError(VaeTfpError):
+    """Training stopped: NaN loss, out of memory, or a run that cannot be resumed as asked."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from .generate import decode, to_audio
 from .latent import label_vector, principal_directions
-from .notebook import card_html
+from .render import card_html
 from .phase import DEFAULT_PHASE_INIT
 
 

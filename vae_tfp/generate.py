@@ -10,19 +10,16 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from .audio import iter_clips
+from .audio import first_clips
 from .errors import ConfigError
-from .model import mixture_components, mixture_weights, reconstruction_mean
+from .model import mixture_components, mixture_weights, posterior_stats, reconstruction_mean
 from .phase import DEFAULT_PHASE_INIT
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, griffin_lim_tf, spectrogram
 
 
 def encode(model, images: np.ndarray, *, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and marginal standard deviations of images, NumPy [n, D] each."""
-    from .training import posterior_stats
-
     if model.encoder is None:
         raise ConfigError("this model was loaded without its encoder (load it with parts including 'encoder')")
     return posterior_stats(model.encoder, np.asarray(images, np.float32), batch_size)
@@ -80,11 +77,7 @@ def generate(model, n: int, *, seed: int = 0, component: int | None = None, temp
 def file_clips(model, path: str | os.PathLike, *, max_clips: int | None = None) -> tuple[np.ndarray, np.ndarray, list]:
     """A file's consecutive clips: ``(audio [n, samples], images [n, H, W, 1], offsets)``."""
     config = model.spectrogram_config
-    clips = []
-    for clip in iter_clips(path, config):
-        clips.append(clip)
-        if max_clips is not None and len(clips) >= max_clips:
-            break
+    clips = first_clips(path, config, max_clips)
     audio = np.stack([c.audio for c in clips])
     return audio, spectrogram(audio, config), [c.offset for c in clips]
 

@@ -52,13 +52,16 @@ def label_vector(latents: np.ndarray, labels: Sequence[str], positive: str, nega
 
 
 def principal_directions(latents: np.ndarray, k: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-k principal directions of latents: ``(mean [D], directions [k, D] unit, std [k])``."""
+    """Top-k principal directions of latents [n, D] (scikit-learn's PCA): ``(mean [D], directions
+    [k, D] unit, std [k])``, the std being each direction's spread in the data."""
+    from sklearn.decomposition import PCA
+
     latents = np.asarray(latents, np.float64)
-    mean = latents.mean(0)
-    _, s, vt = np.linalg.svd(latents - mean, full_matrices=False)
-    k = min(k, vt.shape[0])
-    std = s[:k] / np.sqrt(max(len(latents) - 1, 1))
-    return mean.astype(np.float32), vt[:k].astype(np.float32), std.astype(np.float32)
+    if latents.ndim != 2 or len(latents) < 2:
+        raise ConfigError(f"principal directions need at least 2 latents [n, D], got shape {latents.shape}")
+    pca = PCA(n_components=min(k, *latents.shape), svd_solver="full").fit(latents)
+    return (pca.mean_.astype(np.float32), pca.components_.astype(np.float32),
+            np.sqrt(pca.explained_variance_).astype(np.float32))
 
 
 def project(latents: np.ndarray, method: str = "pca", *, seed: int = 0) -> np.ndarray:
@@ -78,9 +81,9 @@ def project(latents: np.ndarray, method: str = "pca", *, seed: int = 0) -> np.nd
 
 def plot_projection(points: np.ndarray, labels: Sequence[str], *, title: str = "", ax=None):
     """Scatter of a 2-D map coloured by label. Returns the axes."""
-    from .notebook import _plt
+    from .render import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     ax = ax or plt.subplots(figsize=(7, 6))[1]
     labels = np.asarray(labels)
     cmap = plt.get_cmap("tab20" if len(set(labels)) > 10 else "tab10")

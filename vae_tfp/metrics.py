@@ -12,12 +12,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .audio import iter_clips
+from .audio import first_clips, write_wav
 from .config import SpectrogramConfig
+from .errors import VaeTfpError
+from .files import write_json_atomic
 from .phase import DEFAULT_PHASE_INIT
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, griffin_lim, griffin_lim_tf, spectrogram, to_magnitude
 
@@ -129,14 +132,66 @@ def roundtrip_file(
     batched: bool = False,
 ) -> list[tuple[float, RoundTrip]]:
     """:func:`roundtrip` over a file's clips; returns ``(offset_seconds, RoundTrip)`` pairs."""
-    clips = []
-    for clip in iter_clips(path, config):
-        clips.append(clip)
-        if max_clips is not None and len(clips) >= max_clips:
-            break
+    clips = first_clips(path, config, max_clips)
     results = roundtrip(np.stack([c.audio for c in clips]), config, n_iter=n_iter, phase_init=phase_init,
                         batched=batched)
     return [(c.offset, r) for c, r in zip(clips, results)]
+
+
+def roundtrip_files(
+    files: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: SpectrogramConfig,
+    *,
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT,
+    max_clips: int | None = 4,
+    log=print,
+) -> dict:
+    """Round trip of each file's first clips; writes ``<stem>_original.wav``,
+    ``<stem>_roundtrip.wav`` and ``metrics.json`` into ``out``.
+
+    A file that cannot be used is recorded with its reason and the rest proceed.
+
+    Returns:
+        ``{"files": [...per file metrics...], "skipped": [...], "summary": {...}, "metrics_path": str}``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_file, skipped, all_sc, all_lsd, seconds = [], [], [], [], []
+    for path in files:
+        try:
+            t0 = time.perf_counter()
+            results = roundtrip_file(path, config, n_iter=n_iter, phase_init=phase_init, max_clips=max_clips)
+            seconds.append((time.perf_counter() - t0) / len(results))
+        except VaeTfpError as err:
+            skipped.append({"path": os.fspath(path), "reason": str(err)})
+            log(f"skipped {err}")
+            continue
+        stem = _unique_stem(Path(path), out)
+        original = write_wav(out / f"{stem}_original.wav", np.concatenate([r.audio for _, r in results]),
+                             config.sample_rate)
+        rebuilt = write_wav(out / f"{stem}_roundtrip.wav", np.concatenate([r.audio_rt for _, r in results]),
+                            config.sample_rate)
+        clips = [{"offset": off, **r.metrics()} for off, r in results]
+        all_sc += [c["spectral_convergence"] for c in clips]
+        all_lsd += [c["log_spectral_distance_db"] for c in clips]
+        per_file.append({"path": os.fspath(path), "original": original.name, "roundtrip": rebuilt.name,
+                         "clips": clips})
+    summary = {}
+    if per_file:
+        summary = {"spectral_convergence": summarize(all_sc), "log_spectral_distance_db": summarize(all_lsd),
+                   "seconds_per_clip": float(np.mean(seconds)), "griffin_lim_iters": n_iter, "phase_init": phase_init}
+    metrics_path = write_json_atomic(out / "metrics.json", {"spectrogram_config": config.to_dict(), "summary": summary,
+                                                             "files": per_file, "skipped": skipped})
+    return {"files": per_file, "skipped": skipped, "summary": summary, "metrics_path": os.fspath(metrics_path)}
+
+
+def _unique_stem(path: Path, out: Path) -> str:
+    stem, k = path.stem, 1
+    while (out / f"{stem}_original.wav").exists():
+        k += 1
+        stem = f"{path.stem}-{k}"
+    return stem
 
 
 def inversion_curves(specs: np.ndarray, config: SpectrogramConfig, *, iters: Sequence[int] = (0, 8, 16, 32, 100),

@@ -35,6 +35,7 @@ import tensorflow_probability as tfp
 import tf_keras as keras
 
 from .config import ModelConfig, upsample_factors
+from .errors import ConfigError
 
 tfd, tfpl, tfb = tfp.distributions, tfp.layers, tfp.bijectors
 
@@ -326,6 +327,16 @@ def likelihood_layer(config: ModelConfig):
                                    dtype="float32")
 
 
+def posterior_stats(encoder: keras.Model, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and marginal standard deviations of images ``x`` [n, H, W, 1], NumPy [n, D] each."""
+    means, stds = [], []
+    for i in range(0, len(x), batch_size):
+        q = encoder(x[i:i + batch_size], training=False)
+        means.append(q.mean().numpy())
+        stds.append(np.sqrt(np.diagonal(q.covariance().numpy(), axis1=-2, axis2=-1)))
+    return np.concatenate(means), np.concatenate(stds)
+
+
 def reconstruction_mean(distribution) -> tf.Tensor:
     """The decoder distribution's mean clipped to [0, 1]: the image to turn into audio."""
     return tf.clip_by_value(distribution.mean(), 0.0, 1.0)
@@ -416,50 +427,24 @@ class VAE(keras.Model):
         return self._update(terms, terms["recon"] + beta * terms["kl_penalty"], beta)
 
 
+def make_optimizer(config: ModelConfig, *, clip_norm: float | None = None) -> keras.optimizers.Optimizer:
+    """Adam at the config's learning rate; with ``clip_norm`` the gradients of all variables are
+    clipped together to that global norm (after the replicas' gradients are summed), as ddsp does."""
+    if clip_norm is not None and not (math.isfinite(clip_norm) and clip_norm > 0):
+        raise ConfigError(f"clip_norm={clip_norm!r} must be a positive number (or None for no clipping)")
+    return keras.optimizers.Adam(config.learning_rate, global_clipnorm=clip_norm)
+
+
 def build_vae(config: ModelConfig, *, seed: int = 0) -> VAE:
-    """A compiled :class:`VAE` (Adam at the config's learning rate), weights built."""
+    """A compiled :class:`VAE` (:func:`make_optimizer`), weights built."""
     keras.utils.set_random_seed(seed)
     vae = VAE(config, seed=seed)
-    vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    vae.compile(optimizer=make_optimizer(config))
     vae(tf.zeros((1,) + tuple(config.input_shape)))  # create the weights
     return vae
 
 
 # --- cost -------------------------------------------------------------------------------------
-
-def conv_layers(config: ModelConfig) -> list[dict]:
-    """Every Conv2D of the encoder and decoder with the shape it runs at, in order.
-
-    Returns:
-        Dicts with ``name``, ``in_hw`` (input height, width before upsampling), ``c_in``,
-        ``c_out``, ``kernel``, ``stride``, ``upsample`` (nearest upsampling before the conv),
-        ``depth_to_space`` (after it), ``out_hw`` (the conv's output height, width) and ``macs``
-        per example.
-    """
-    layers = []
-
-    def add(name, h, w, c_in, c_out, kernel, stride=1, upsample=1, depth_to_space=1):
-        uh, uw = upsample_factors(upsample)
-        oh, ow = -(-h * uh // stride), -(-w * uw // stride)
-        layers.append({"name": name, "in_hw": (h, w), "c_in": c_in, "c_out": c_out, "kernel": kernel,
-                       "stride": stride, "upsample": upsample, "depth_to_space": depth_to_space,
-                       "out_hw": (oh, ow), "macs": oh * ow * kernel * kernel * c_in * c_out})
-        return oh, ow
-
-    h, w, c = config.input_shape
-    for i, (filters, kernel, stride, bn, pool) in enumerate(config.encoder):
-        h, w = add(f"enc_conv{i}", h, w, c, filters, kernel, stride=stride)
-        c = filters
-        if pool:
-            h, w = h // 2, w // 2
-    h, w, c = config.decoder_shape
-    for i, (filters, kernel, up, bn) in enumerate(config.decoder):
-        h, w = add(f"dec_conv{i}", h, w, c, filters, kernel, upsample=up)
-        c = filters
-    f = config.output_upsample
-    add("dec_params", h, w, c, config.output_channels() * math.prod(upsample_factors(f)), 3, depth_to_space=f)
-    return layers
-
 
 def count_flops(config: ModelConfig) -> dict[str, int]:
     """Exact analytic multiply-accumulate count of one forward pass per example.
@@ -472,7 +457,7 @@ def count_flops(config: ModelConfig) -> dict[str, int]:
     Returns:
         ``{"encoder_macs", "decoder_macs", "forward_macs", "forward_flops", "train_flops"}``.
     """
-    convs = conv_layers(config)
+    convs = config.conv_layers()
     d = config.latent_dim
     enc = sum(l["macs"] for l in convs if l["name"].startswith("enc")) \
         + math.prod(config.encoder_output_shape()) * (d + d * (d + 1) // 2)

@@ -8,7 +8,7 @@ Clips can be named as audio files (their first clip; any format, rate or channel
 
 from __future__ import annotations
 
-import json
+import csv
 import os
 from pathlib import Path
 from typing import Sequence
@@ -16,12 +16,13 @@ from typing import Sequence
 import numpy as np
 
 from .audio import write_wav
-from .dataset import load_image, load_manifest, load_numpy, split_clips
+from .dataset import MANIFEST, DatasetLike, open_dataset
 from .errors import ConfigError, DatasetError, VaeTfpError
+from .files import write_json_atomic
 from .generate import decode, encode, file_clips, generate, reconstruct, to_audio
 from .latent import interpolate, label_vector, plot_projection, project, weighted_average
 from .metrics import log_spectral_distance, roundtrip, spectral_convergence
-from .notebook import spectrogram_png
+from .render import spectrogram_png
 from .phase import DEFAULT_PHASE_INIT
 from .saving import load_model
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
@@ -47,8 +48,7 @@ class _Writer:
 
     def finish(self, **summary) -> dict:
         result = {**summary, "items": self.items, "out": os.fspath(self.out)}
-        (self.out / "results.json").write_text(json.dumps(result, indent=1, default=float))
-        result["results_path"] = os.fspath(self.out / "results.json")
+        result["results_path"] = os.fspath(write_json_atomic(self.out / "results.json", result, default=float))
         return result
 
 
@@ -61,14 +61,13 @@ def resolve_clip(model, ref: str) -> tuple[np.ndarray, str]:
             i = int(index)
         except ValueError:
             raise ConfigError(f"{ref!r}: expected an audio file or DATASET:INDEX") from None
-        manifest = load_manifest(folder)
-        if not 0 <= i < len(manifest["clips"]):
-            raise DatasetError(f"{ref}: index {i} out of range (0..{len(manifest['clips']) - 1})")
-        clip = manifest["clips"][i]
-        if manifest["spectrogram_config"] != model.spectrogram_config.to_dict():
-            raise ConfigError(f"{folder}: prepared with a different spectrogram config than the model")
+        data = open_dataset(folder)
+        if not 0 <= i < len(data.clips):
+            raise DatasetError(f"{ref}: index {i} out of range (0..{len(data.clips) - 1})")
+        clip = data.clips[i]
+        data.check_config(model.spectrogram_config, "the model")
         # the manifest says where the clip lives: read one row of one shard, not the whole split
-        image = np.asarray(load_image(folder, clip), np.float32)[..., None]
+        image = np.asarray(data.image(clip), np.float32)[..., None]
         return image, f"{clip['label']} ({Path(clip['source']).name} @ {clip['offset']:.2f} s)"
     _, images, _ = file_clips(model, path, max_clips=1)
     return images[0], path.name
@@ -133,18 +132,12 @@ def op_encode(model_dir, sources: Sequence[str | os.PathLike], out_npz, *, split
     means, scales, src, offs, labels = [], [], [], [], []
     for s in sources:
         s = Path(s)
-        if (s / "manifest.json").exists():
-            manifest = load_manifest(s)
-            for sp in ([split] if split else list(manifest["splits"])):
-                images = load_numpy(s, sp)
-                if not len(images):
-                    continue
-                m, sd = encode(model, images)
-                clips = split_clips(s, sp)
-                means.append(m), scales.append(sd)
-                src += [c["source"] for c in clips]
-                offs += [c["offset"] for c in clips]
-                labels += [c["label"] for c in clips]
+        if (s / MANIFEST).exists():
+            m, sd, clips = encode_dataset(model, s, split)
+            means.append(m), scales.append(sd)
+            src += [c["source"] for c in clips]
+            offs += [c["offset"] for c in clips]
+            labels += [c["label"] for c in clips]
         else:
             _, images, offsets = file_clips(model, s)
             m, sd = encode(model, images)
@@ -152,7 +145,7 @@ def op_encode(model_dir, sources: Sequence[str | os.PathLike], out_npz, *, split
             src += [os.fspath(s)] * len(images)
             offs += list(offsets)
             labels += [s.stem] * len(images)
-    if not means:
+    if not src:
         raise VaeTfpError(f"nothing to encode in {[os.fspath(s) for s in sources]}")
     out_npz = Path(out_npz)
     out_npz.parent.mkdir(parents=True, exist_ok=True)
@@ -213,8 +206,8 @@ def op_arithmetic(model_dir, clips: Sequence[str], out, *, weights: Sequence[flo
     if add or subtract:
         if not (data and add and subtract):
             raise ConfigError("label arithmetic needs --data, --add and --subtract")
-        latents, labels = _dataset_latents(model, data)
-        vec = label_vector(latents, labels, add, subtract) * amount
+        latents, _, clips = encode_dataset(model, data)
+        vec = label_vector(latents, [c["label"] for c in clips], add, subtract) * amount
         moved = decode(model, z + vec[None])
         moved_audio = to_audio(model, moved, n_iter=n_iter, phase_init=phase_init)
         for i in range(len(z)):
@@ -223,30 +216,27 @@ def op_arithmetic(model_dir, clips: Sequence[str], out, *, weights: Sequence[flo
     return w.finish(**results)
 
 
-def _dataset_latents(model, data) -> tuple[np.ndarray, list[str]]:
-    manifest = load_manifest(data)
-    latents, labels = [], []
-    for sp in manifest["splits"]:
-        images = load_numpy(data, sp)
-        if len(images):
-            latents.append(encode(model, images)[0])
-            labels += [c["label"] for c in split_clips(data, sp)]
-    return np.concatenate(latents), labels
+def encode_dataset(model, data: DatasetLike, split: str | None = None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Posterior means and scales [n, D] of a prepared dataset's clips (one split, or every split
+    in manifest order), with their manifest entries."""
+    data = open_dataset(data)
+    means, scales, clips = [], [], []
+    for _, images, split_clips in data.iter_splits(None if split is None else [split]):
+        m, sd = encode(model, images)
+        means.append(m), scales.append(sd), clips.extend(split_clips)
+    if not clips:
+        empty = np.zeros((0, model.config.latent_dim), np.float32)
+        return empty, empty, []
+    return np.concatenate(means), np.concatenate(scales), clips
 
 
 def op_project(model_dir, data, out, *, method: str = "umap", split: str | None = None, seed: int = 0) -> dict:
     """2-D map of a dataset's latent means coloured by label: ``map_<method>.png`` and ``.csv``."""
     model = load_model(model_dir, parts=("encoder",))
-    manifest = load_manifest(data)
-    latents, labels, sources = [], [], []
-    for sp in ([split] if split else list(manifest["splits"])):
-        images = load_numpy(data, sp)
-        if len(images):
-            latents.append(encode(model, images)[0])
-            clips = split_clips(data, sp)
-            labels += [c["label"] for c in clips]
-            sources += [f"{c['source']}@{c['offset']}" for c in clips]
-    latents = np.concatenate(latents)
+    latents, _, clips = encode_dataset(model, data, split)
+    if not clips:
+        raise DatasetError(f"{data}: no clips to project{f' in split {split!r}' if split else ''}")
+    labels = [c["label"] for c in clips]
     points = project(latents, method, seed=seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -255,9 +245,10 @@ def op_project(model_dir, data, out, *, method: str = "umap", split: str | None 
     import matplotlib.pyplot as plt
 
     plt.close(ax.figure)
-    with open(out / f"map_{method}.csv", "w", encoding="utf-8") as f:
-        f.write("x,y,label,source\n")
-        for (x, y), lab, src in zip(points, labels, sources):
-            f.write(f"{x:.6f},{y:.6f},{json.dumps(lab)},{json.dumps(src)}\n")
+    with open(out / f"map_{method}.csv", "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow(["x", "y", "label", "source"])
+        rows.writerows([f"{x:.6f}", f"{y:.6f}", c["label"], f"{c['source']}@{c['offset']}"]
+                       for (x, y), c in zip(points, clips))
     return {"operation": "project", "method": method, "n": len(points), "png": os.fspath(out / f"map_{method}.png"),
             "csv": os.fspath(out / f"map_{method}.csv")}

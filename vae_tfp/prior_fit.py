@@ -16,7 +16,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from .dataset import dataset_config, load_numpy
+from .dataset import DatasetLike, open_dataset
 from .errors import ConfigError, DatasetError
 from .model import make_prior, prior_variables
 
@@ -92,7 +92,7 @@ def fit_prior(model, images: np.ndarray, *, num_modes: int | None = None, sample
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def fit_prior_saved(model_dir: str | os.PathLike, data_dir: str | os.PathLike, *, split: str = "train",
+def fit_prior_saved(model_dir: str | os.PathLike, data: DatasetLike, *, split: str = "train",
                     num_modes: int | None = None, samples_per_clip: int = 8, seed: int = 0) -> dict:
     """:func:`fit_prior` on a saved model folder and a prepared dataset's split; rewrites the prior file
     (and, with another ``num_modes``, the ``num_modes`` of its ``config.json``).
@@ -105,14 +105,13 @@ def fit_prior_saved(model_dir: str | os.PathLike, data_dir: str | os.PathLike, *
     from .saving import load_model, replace_prior
 
     model = load_model(model_dir, parts=("encoder", "prior"))
-    if dataset_config(data_dir) != model.spectrogram_config:
-        raise ConfigError(f"{data_dir}: prepared with a different spectrogram config than {model_dir} "
-                          f"({dataset_config(data_dir).shape} vs {model.spectrogram_config.shape})")
-    images = load_numpy(data_dir, split)
+    data = open_dataset(data)
+    data.check_config(model.spectrogram_config, model_dir)
+    images = data.load(split)
     if not len(images):
-        raise DatasetError(f"{data_dir}: split {split!r} is empty; nothing to fit the prior to")
+        raise DatasetError(f"{data.path}: split {split!r} is empty; nothing to fit the prior to")
     record = fit_prior(model, images, num_modes=num_modes, samples_per_clip=samples_per_clip, seed=seed)
-    record.update(data=os.fspath(data_dir), split=split)
+    record.update(data=os.fspath(data.path), split=split)
     config = model.config.replace(num_modes=record["num_modes"])
     replace_prior(model_dir, model.prior, record=record, model_config=config)
     return record

@@ -6,13 +6,13 @@ sub-folders of the report folder, so it opens in any browser from disk.
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 from typing import Sequence
 
 from .audio import find_audio_files
-from .notebook import card_html, metrics_table_html
+from .files import write_json_atomic
+from .render import card_html, metrics_table_html
 from .operations import op_generate, op_interpolate, op_reconstruct
 from .phase import DEFAULT_PHASE_INIT
 from .saving import read_model_info
@@ -77,8 +77,8 @@ def write_report(model_dir, out, *, files: Sequence[str | os.PathLike] = (), int
             f"<h1>{html.escape(title or 'vae_tfp report')}</h1><table>{rows}</table>{''.join(sections)}</body></html>")
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
-    (out / "report.json").write_text(json.dumps({"model": os.fspath(model_dir), "metrics": metrics or {},
-                                                 "sample_metrics": sample_metrics}, indent=1, default=float))
+    write_json_atomic(out / "report.json", {"model": os.fspath(model_dir), "metrics": metrics or {},
+                                            "sample_metrics": sample_metrics}, default=float)
     return index
 
 

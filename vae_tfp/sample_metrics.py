@@ -43,14 +43,13 @@ Score and confidence need labels and are left out.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import warnings
 from typing import Any, Callable
 
 import numpy as np
 
-from .dataset import dataset_config, load_numpy
+from .dataset import DatasetLike, open_dataset
 from .errors import ConfigError, DatasetError
 
 NN_K = 3  # Kynkäänniemi et al.'s k
@@ -146,17 +145,18 @@ class Reference:
     info: dict[str, Any]
 
 
-def build_reference(data_dir: str | os.PathLike, *, split: str = "train", seed: int = 0, log=print) -> Reference:
+def build_reference(data: DatasetLike, *, split: str = "train", seed: int = 0, log=print) -> Reference:
     """Embeds the real clips of ``split`` and bins them for NDB; trains the classifier if needed."""
     from sklearn.cluster import KMeans
 
     from .classifier import load_classifier
 
-    real = load_numpy(data_dir, split)
+    data = open_dataset(data)
+    real = data.load(split)
     if len(real) < 2 * NN_K:
-        raise DatasetError(f"{data_dir}: split {split!r} has {len(real)} clips; the sample metrics need at "
+        raise DatasetError(f"{data.path}: split {split!r} has {len(real)} clips; the sample metrics need at "
                            f"least {2 * NN_K}")
-    classifier = load_classifier(data_dir, log=log)
+    classifier = load_classifier(data, log=log)
     if classifier is not None:
         embed, primary = classifier.predict, classifier.primary
         name = f"classifier features ({', '.join(classifier.heads)}; {classifier.primary} for IS)"
@@ -218,7 +218,7 @@ def score(reference: Reference, images: np.ndarray, *, fid_size: int | None = No
 
 # --- the table of a model ---------------------------------------------------------------------
 
-def sample_sets(model, data_dir, *, split: str = "test", n_samples: int = 256,
+def sample_sets(model, data: DatasetLike, *, split: str = "test", n_samples: int = 256,
                 temperatures=DEFAULT_TEMPERATURES, per_component: bool = True, seed: int = 0,
                 mean_image: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The image sets a model's table scores: name → images [n, H, W, 1].
@@ -230,10 +230,11 @@ def sample_sets(model, data_dir, *, split: str = "test", n_samples: int = 256,
     """
     from .generate import decode, encode, sample_prior
 
-    real = load_numpy(data_dir, split)
+    data = open_dataset(data)
+    real = data.load(split)
     if len(real) < 2:
-        raise DatasetError(f"{data_dir}: split {split!r} has {len(real)} clips; scoring needs at least 2")
-    mean = load_numpy(data_dir, "train").mean(0) if mean_image is None else mean_image
+        raise DatasetError(f"{data.path}: split {split!r} has {len(real)} clips; scoring needs at least 2")
+    mean = data.load("train").mean(0) if mean_image is None else mean_image
     sets = {"real (held-out)": real, "dataset mean": np.repeat(mean[None], max(n_samples, 2), axis=0)}
     means, _ = encode(model, real)
     sets["reconstructions"] = decode(model, means)
@@ -255,7 +256,7 @@ def sample_sets(model, data_dir, *, split: str = "test", n_samples: int = 256,
     return sets
 
 
-def evaluate_samples(model, data_dir, *, split: str = "test", n_samples: int = 256,
+def evaluate_samples(model, data: DatasetLike, *, split: str = "test", n_samples: int = 256,
                      temperatures=DEFAULT_TEMPERATURES, per_component: bool = True, seed: int = 0,
                      reference: Reference | None = None, log=print) -> dict[str, Any]:
     """The generation table of a loaded model (encoder, decoder and prior) on a dataset.
@@ -270,12 +271,11 @@ def evaluate_samples(model, data_dir, *, split: str = "test", n_samples: int = 2
     """
     if any(getattr(model, part, None) is None for part in ("encoder", "decoder", "prior")):
         raise ConfigError("the sample metrics need the model's encoder, decoder and prior")
-    if dataset_config(data_dir) != model.spectrogram_config:
-        raise ConfigError(f"{data_dir}: prepared with a different spectrogram config than the model "
-                          f"({dataset_config(data_dir).shape} vs {model.spectrogram_config.shape})")
+    data = open_dataset(data)
+    data.check_config(model.spectrogram_config, "the model")
     t0 = time.perf_counter()
-    reference = reference or build_reference(data_dir, seed=seed, log=log)
-    sets = sample_sets(model, data_dir, split=split, n_samples=n_samples, temperatures=temperatures,
+    reference = reference or build_reference(data, seed=seed, log=log)
+    sets = sample_sets(model, data, split=split, n_samples=n_samples, temperatures=temperatures,
                        per_component=per_component, seed=seed, mean_image=reference.mean_image)
     floor = len(sets["real (held-out)"])
     rows = [{"set": name, **score(reference, images, fid_size=floor)} for name, images in sets.items()]

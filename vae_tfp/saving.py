@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -32,7 +30,7 @@ import numpy as np
 
 from .config import ModelConfig, SpectrogramConfig
 from .errors import ConfigError, ModelFileError
-from .jsonio import read_format_json
+from .files import read_format_json, replace_dir, sha256_file, write_json_atomic
 
 FORMAT = "vae_tfp.model/1"
 CONFIG = "config.json"
@@ -53,14 +51,6 @@ def library_versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --- prior weights ----------------------------------------------------------------------------
@@ -119,7 +109,7 @@ def _atomic_folder(path: Path, needed_bytes: int = 0):
                              f"is unchanged") from None
     try:
         yield tmp
-        _swap_in(tmp, path)
+        replace_dir(tmp, path, carry=(CHECKPOINTS,))
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
@@ -144,7 +134,7 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
         vae.encoder.save_weights(os.fspath(tmp / WEIGHT_FILES["encoder"]))
         vae.decoder.save_weights(os.fspath(tmp / WEIGHT_FILES["decoder"]))
         save_prior_weights(vae.prior, tmp / WEIGHT_FILES["prior"])
-        (tmp / HISTORY).write_text(json.dumps(history or [], indent=1))
+        write_json_atomic(tmp / HISTORY, history or [])
         config = {
             "format": FORMAT,
             "spectrogram_config": spec_config.to_dict(),
@@ -154,7 +144,7 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
             "training": training or {},
             "files": {name: sha256_file(tmp / name) for name in WEIGHT_FILES.values()},
         }
-        (tmp / CONFIG).write_text(json.dumps(config, indent=1))
+        write_json_atomic(tmp / CONFIG, config)
     return path
 
 
@@ -184,7 +174,7 @@ def replace_prior(path: str | os.PathLike, prior, *, record: dict | None = None,
             raw["prior_fit"] = record
         if model_config is not None:  # e.g. a refit with another number of components
             raw["model_config"] = model_config.to_dict()
-        (tmp / CONFIG).write_text(json.dumps(raw, indent=1))
+        write_json_atomic(tmp / CONFIG, raw)
     return path
 
 
@@ -206,30 +196,13 @@ def recover_interrupted_save(path: str | os.PathLike) -> None:
             shutil.rmtree(d, ignore_errors=True)
     olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda d: d.stat().st_mtime)
     if complete:
-        _swap_in(complete[-1], path)
+        replace_dir(complete[-1], path, carry=(CHECKPOINTS,))
     elif not path.exists() and olds:
         os.replace(olds[-1], path)
         olds = olds[:-1]
     for d in olds:
         if path.exists():
             shutil.rmtree(d, ignore_errors=True)
-
-
-def _swap_in(tmp: Path, path: Path) -> None:
-    """Replaces ``path`` by ``tmp`` with renames, carrying ``checkpoints/`` over."""
-    if path.exists():
-        if (path / CHECKPOINTS).is_dir() and not (tmp / CHECKPOINTS).exists():
-            os.replace(path / CHECKPOINTS, tmp / CHECKPOINTS)
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, old)
-        try:
-            os.replace(tmp, path)
-        except OSError:
-            os.replace(old, path)  # put the previous model back
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
 
 
 # --- load -------------------------------------------------------------------------------------
@@ -307,10 +280,6 @@ class LoadedModel:
     @property
     def config(self) -> ModelConfig:
         return self.info.model_config
-
-    def history(self) -> list:
-        file = self.info.path / HISTORY
-        return json.loads(file.read_text()) if file.is_file() else []
 
 
 def load_model(path: str | os.PathLike, parts: Iterable[str] = ("encoder", "decoder", "prior")) -> LoadedModel:

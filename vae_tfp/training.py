@@ -42,10 +42,10 @@ import tensorflow as tf
 import tf_keras as keras
 
 from .config import ModelConfig
-from .dataset import dataset_config, load_manifest, load_numpy, make_tf_dataset, manifest_hash, split_shards
-from .errors import ConfigError, ModelFileError, VaeTfpError
-from .jsonio import write_json_atomic
-from .model import VAE, reconstruction_mean
+from .dataset import DatasetLike, open_dataset
+from .errors import ConfigError, ModelFileError, TrainingError, VaeTfpError
+from .files import write_json_atomic
+from .model import VAE, make_optimizer, posterior_stats, reconstruction_mean
 from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save, save_model
 
 ACTIVE_UNIT_VARIANCE = 0.01
@@ -58,32 +58,7 @@ PRIOR_DIAGNOSTICS = ("codes_log_density", "prior_samples_log_density", "prior_ho
                      "code_std", "prior_std")
 
 
-class TrainingError(VaeTfpError):
-    """Training stopped: NaN loss, or a state that cannot be resumed."""
-
-
 # --- diagnostics ------------------------------------------------------------------------------
-
-def mean_image(data_dir, split: str = "train") -> np.ndarray:
-    """The mean image of a split, float32 [H, W, 1], computed shard by shard."""
-    config = dataset_config(data_dir)
-    total, n = np.zeros(config.shape[:2], np.float64), 0
-    for f in split_shards(data_dir, split):
-        arr = np.load(f, mmap_mode="r")
-        total += arr.astype(np.float64).sum(axis=0)
-        n += len(arr)
-    return (total / max(n, 1)).astype(np.float32)[..., None]
-
-
-def posterior_stats(encoder, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and marginal standard deviations, NumPy [n, D] each."""
-    means, stds = [], []
-    for i in range(0, len(x), batch_size):
-        q = encoder(x[i:i + batch_size], training=False)
-        means.append(q.mean().numpy())
-        stds.append(np.sqrt(np.diagonal(q.covariance().numpy(), axis1=-2, axis2=-1)))
-    return np.concatenate(means), np.concatenate(stds)
-
 
 def kl_per_dimension(means: np.ndarray, stds: np.ndarray, prior, *, samples: int = 16, seed: int = 0) -> np.ndarray:
     """KL(q(z_i|x) || p(z_i)) per latent dimension (nats, mean over examples; Monte Carlo).
@@ -174,7 +149,7 @@ def collapse_warning(diag: dict) -> str | None:
 
 # --- evaluation -------------------------------------------------------------------------------
 
-def evaluate(encoder, decoder, prior, data_dir, split: str = "test", *, batch_size: int = 32,
+def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *, batch_size: int = 32,
              kl_samples: int = 4, seed: int = 0) -> dict[str, Any]:
     """Held-out metrics of a model on a dataset split.
 
@@ -183,9 +158,10 @@ def evaluate(encoder, decoder, prior, data_dir, split: str = "test", *, batch_si
         (Monte Carlo with ``kl_samples`` samples, beta = 1, no free nats), ``active_units``,
         ``latent_dim``, ``recon_gain``, ``recon_mse``, ``n_examples``, ``kl_per_dim``.
     """
-    x = load_numpy(data_dir, split)
+    data = open_dataset(data)
+    x = data.load(split)
     if not len(x):
-        raise VaeTfpError(f"{data_dir}: split {split!r} is empty")
+        raise VaeTfpError(f"{data.path}: split {split!r} is empty")
     tf.random.set_seed(seed)
     recon_nll, kl = [], []
     for i in range(0, len(x), batch_size):
@@ -195,7 +171,7 @@ def evaluate(encoder, decoder, prior, data_dir, split: str = "test", *, batch_si
         kl.append(tf.reduce_mean(q.log_prob(z) - prior.log_prob(z), axis=0).numpy())
         recon_nll.append(-decoder(z[0], training=False).log_prob(batch).numpy())
     recon_nll, kl = float(np.concatenate(recon_nll).mean()), float(np.concatenate(kl).mean())
-    diag = diagnostics(encoder, decoder, prior, x, mean_image(data_dir, "train"), batch_size=batch_size)
+    diag = diagnostics(encoder, decoder, prior, x, data.mean_image("train"), batch_size=batch_size)
     dims = int(np.prod(x.shape[1:]))
     neg_elbo = recon_nll + kl
     return {
@@ -208,8 +184,8 @@ def evaluate(encoder, decoder, prior, data_dir, split: str = "test", *, batch_si
     }
 
 
-def evaluate_saved(model_dir, data_dir, split: str = "test", *, samples: int = 0, temperatures=(1.0, 0.8, 0.6),
-                   log=print, **kwargs) -> dict[str, Any]:
+def evaluate_saved(model_dir, data: DatasetLike, split: str = "test", *, samples: int = 0,
+                   temperatures=(1.0, 0.8, 0.6), log=print, **kwargs) -> dict[str, Any]:
     """:func:`evaluate` for a saved model folder (checks that the dataset matches the model).
 
     With ``samples`` > 0 the result also holds ``"samples"``: the generation table of
@@ -218,14 +194,13 @@ def evaluate_saved(model_dir, data_dir, split: str = "test", *, samples: int = 0
     from .saving import load_model
 
     model = load_model(model_dir)
-    if dataset_config(data_dir) != model.spectrogram_config:
-        raise ConfigError(f"{data_dir}: prepared with a different spectrogram config than {model_dir} "
-                          f"({dataset_config(data_dir).shape} vs {model.spectrogram_config.shape})")
-    result = evaluate(model.encoder, model.decoder, model.prior, data_dir, split, **kwargs)
+    data = open_dataset(data)
+    data.check_config(model.spectrogram_config, model_dir)
+    result = evaluate(model.encoder, model.decoder, model.prior, data, split, **kwargs)
     if samples:
         from .sample_metrics import evaluate_samples
 
-        result["samples"] = evaluate_samples(model, data_dir, split=split, n_samples=samples,
+        result["samples"] = evaluate_samples(model, data, split=split, n_samples=samples,
                                              temperatures=temperatures, log=log)
     return result
 
@@ -342,7 +317,7 @@ def train_step_op_types(config: ModelConfig, *, broadcast_upsampling: bool, jit_
                         batch_size: int = 2) -> set[str]:
     """Op types of the traced train step (forward, gradient, optimizer), nested functions included."""
     vae = VAE(config, xla=broadcast_upsampling)
-    vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
+    vae.compile(optimizer=make_optimizer(config), jit_compile=jit_compile)
     vae(tf.zeros((1,) + tuple(config.input_shape)), training=False)
     vae.optimizer.build(vae.trainable_variables)
     step = tf.function(vae.train_step, jit_compile=jit_compile)
@@ -356,10 +331,8 @@ def train_step_op_types(config: ModelConfig, *, broadcast_upsampling: bool, jit_
 
 def activation_bytes_per_example(config: ModelConfig, *, mixed_precision: bool = False) -> int:
     """The conv layers' output activations of one example, kept for the backward pass (bytes)."""
-    from .model import conv_layers
-
     per_value = 2 if mixed_precision else 4
-    return sum(math.prod(l["out_hw"]) * l["c_out"] for l in conv_layers(config)) * per_value
+    return sum(math.prod(l["out_hw"]) * l["c_out"] for l in config.conv_layers()) * per_value
 
 
 def out_of_memory_message(config: ModelConfig, batch_size: int, *, mixed_precision: bool = False) -> str:
@@ -410,7 +383,7 @@ def _restores_global_state(fn):
 
 @_restores_global_state
 def train(
-    data_dir: str | os.PathLike,
+    data: DatasetLike,
     model_dir: str | os.PathLike,
     config: ModelConfig,
     *,
@@ -425,6 +398,7 @@ def train(
     jit_compile: bool = False,
     mixed_precision: str | None = None,
     deterministic: bool | None = None,
+    clip_norm: float | None = None,
     tensorboard: bool = True,
     fit_prior: bool = False,
     verbose: int | str = "auto",
@@ -433,7 +407,8 @@ def train(
     """Trains a VAE on a prepared dataset and exports the best model to ``model_dir``.
 
     Args:
-        data_dir: A dataset from :func:`vae_tfp.prepare_dataset`; its spectrogram shape must
+        data: A dataset from :func:`vae_tfp.prepare_dataset` (its folder or the opened
+            :class:`~vae_tfp.dataset.PreparedDataset`; the manifest is read once); its spectrogram shape must
             equal ``config.input_shape``.
         model_dir: Output model folder (``saved_models/NAME``).
         config: The architecture and loss settings.
@@ -452,6 +427,7 @@ def train(
             GPU, off with one; True on a GPU switches the decoder to an upsampling whose gradient
             has a deterministic GPU kernel (:func:`determinism_plan`). Never with ``jit_compile``.
             The policy and determinism are restored when training ends or fails.
+        clip_norm: Clip the gradients to this global norm (:func:`vae_tfp.model.make_optimizer`); None: off.
         tensorboard: Write TensorBoard logs to ``model_dir/checkpoints/logs``.
         fit_prior: At the end, refit the exported model's prior to the codes of the training
             split (:func:`vae_tfp.prior_fit.fit_prior_saved`).
@@ -465,10 +441,10 @@ def train(
         ConfigError: the dataset does not match the model.
         TrainingError: NaN loss, or ``model_dir`` has a run and ``resume`` is false.
     """
-    data_dir, model_dir = Path(data_dir), Path(model_dir)
-    spec = dataset_config(data_dir)
+    data, model_dir = open_dataset(data), Path(model_dir)
+    spec = data.config
     if tuple(config.input_shape) != spec.shape:
-        raise ConfigError(f"{data_dir}: images are {spec.shape} but model {config.name!r} expects "
+        raise ConfigError(f"{data.path}: images are {spec.shape} but model {config.name!r} expects "
                           f"{tuple(config.input_shape)}; prepare the data with the matching --spec")
     recover_interrupted_save(model_dir)
     ckpt_dir = model_dir / CHECKPOINTS
@@ -481,7 +457,8 @@ def train(
         tf.config.experimental.enable_op_determinism()
     log(f"training on {describe_devices()}; op determinism {'on' if plan['op_determinism'] else 'off'}")
     strategy = strategy or tf.distribute.get_strategy()
-    if not is_chief(strategy):
+    chief = strategy.extended.should_checkpoint  # False only on a non-chief worker of a multi-worker strategy
+    if not chief:
         # Multi-worker: every worker takes part in saving, but only the chief writes the real folder.
         model_dir = Path(tempfile.mkdtemp(prefix=f"{model_dir.name}.worker-"))
         ckpt_dir = model_dir / CHECKPOINTS
@@ -490,7 +467,7 @@ def train(
     keras.mixed_precision.set_global_policy(mixed_precision or "float32")
     with strategy.scope():
         vae = VAE(config, seed=seed, xla=plan["broadcast_upsampling"])
-        vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
+        vae.compile(optimizer=make_optimizer(config, clip_norm=clip_norm), jit_compile=jit_compile)
         vae(tf.zeros((1,) + spec.shape), training=False)
         vae.optimizer.build(vae.trainable_variables)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -510,19 +487,18 @@ def train(
         log(f"{model_dir}: already trained for {initial_epoch} epochs")
         return history
 
-    n_train = load_manifest(data_dir)["splits"]["train"]["n_clips"]
     # Seeded reshuffle every epoch (a resumed run restarts the seeded shuffle sequence).
     # XLA compiles for static shapes: with jit_compile every batch is full (the remainder is dropped).
-    train_ds = make_tf_dataset(data_dir, "train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile)
-    val_ds = make_tf_dataset(data_dir, "val", batch_size=batch_size, shuffle=False, drop_remainder=jit_compile)
-    val_x = load_numpy(data_dir, "val", limit=val_examples)
+    train_ds = data.tf_dataset("train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile)
+    val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False, drop_remainder=jit_compile)
+    val_x = data.load("val", limit=val_examples)
     if not len(val_x):
-        val_x = load_numpy(data_dir, "train", limit=val_examples)
+        val_x = data.load("train", limit=val_examples)
     writer = tf.summary.create_file_writer(os.fspath(ckpt_dir / "logs" / "diagnostics")) if tensorboard else None
     callbacks: list[keras.callbacks.Callback] = [
         _EpochEnd(vae=vae, manager=manager, epoch_var=epoch_var, history=history, model_dir=model_dir,
-                  spec_config=spec, data_hash=manifest_hash(data_dir), val_x=val_x,
-                  train_mean=mean_image(data_dir), log=log, writer=writer, image_x=val_x[:4]),
+                  spec_config=spec, data_hash=data.sha256, val_x=val_x,
+                  train_mean=data.mean_image(), log=log, writer=writer, image_x=val_x[:4]),
     ]
     callbacks.insert(0, keras.callbacks.TerminateOnNaN())  # stop at the first NaN batch; _EpochEnd reports it
     if tensorboard:
@@ -530,15 +506,15 @@ def train(
                                                      profile_batch=0))
     if early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping("val_neg_elbo", patience=early_stopping_patience))
-    log(f"training {config.name!r} on {n_train} clips of {data_dir} for epochs {initial_epoch + 1}..{epochs}")
+    log(f"training {config.name!r} on {data.n_clips('train')} clips of {data.path} for epochs {initial_epoch + 1}..{epochs}")
     try:
-        vae.fit(train_ds, validation_data=val_ds if load_manifest(data_dir)["splits"]["val"]["n_clips"] else None,
+        vae.fit(train_ds, validation_data=val_ds if data.n_clips("val") else None,
                 epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                 verbose=verbose)
     except tf.errors.ResourceExhaustedError:
         raise TrainingError(out_of_memory_message(config, batch_size, mixed_precision=bool(mixed_precision)
                                                   and mixed_precision != "float32")) from None
-    if not is_chief(strategy):
+    if not chief:
         shutil.rmtree(model_dir, ignore_errors=True)
         return history
     if (model_dir / "config.json").exists():
@@ -548,17 +524,7 @@ def train(
     if fit_prior:
         from .prior_fit import fit_prior_saved
 
-        record = fit_prior_saved(model_dir, data_dir, seed=seed)
+        record = fit_prior_saved(model_dir, data, seed=seed)
         log(f"refitted the prior to {record['n_codes']} codes of the training split: their NLL "
             f"{record['codes_nll_before']:.1f} -> {record['codes_nll_after']:.1f} nats")
     return history
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True unless this process is a non-chief worker of a multi-worker strategy."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
-    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)

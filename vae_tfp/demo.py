@@ -1,78 +1,17 @@
-"""Multi-step jobs shared by the command line and the notebooks."""
+"""The jobs on the embedded data: its datasets, ``make demo``'s end-to-end run, and the tiny
+setup behind the notebooks' ``SMOKE`` switch (and the tests).
+
+The audio itself is rendered by :mod:`vae_tfp.demo_data`.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
-from typing import Sequence
 
-import numpy as np
-
-from .audio import find_audio_files, write_wav
-from .config import SpectrogramConfig, spectrogram_preset
-from .errors import DatasetError, VaeTfpError
-from .metrics import roundtrip_file, summarize
-from .phase import DEFAULT_PHASE_INIT
-from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
-
-
-def roundtrip_files(
-    files: Sequence[str | os.PathLike],
-    out: str | os.PathLike,
-    config: SpectrogramConfig,
-    *,
-    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT,
-    max_clips: int | None = 4,
-    log=print,
-) -> dict:
-    """Round trip of each file's first clips; writes ``<stem>_original.wav``,
-    ``<stem>_roundtrip.wav`` and ``metrics.json`` into ``out``.
-
-    A file that cannot be used is recorded with its reason and the rest proceed.
-
-    Returns:
-        ``{"files": [...per file metrics...], "skipped": [...], "summary": {...}, "metrics_path": str}``.
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    per_file, skipped, all_sc, all_lsd, seconds = [], [], [], [], []
-    for path in files:
-        try:
-            t0 = time.perf_counter()
-            results = roundtrip_file(path, config, n_iter=n_iter, phase_init=phase_init, max_clips=max_clips)
-            seconds.append((time.perf_counter() - t0) / len(results))
-        except VaeTfpError as err:
-            skipped.append({"path": os.fspath(path), "reason": str(err)})
-            log(f"skipped {err}")
-            continue
-        stem = _unique_stem(Path(path), out)
-        original = write_wav(out / f"{stem}_original.wav", np.concatenate([r.audio for _, r in results]),
-                             config.sample_rate)
-        rebuilt = write_wav(out / f"{stem}_roundtrip.wav", np.concatenate([r.audio_rt for _, r in results]),
-                            config.sample_rate)
-        clips = [{"offset": off, **r.metrics()} for off, r in results]
-        all_sc += [c["spectral_convergence"] for c in clips]
-        all_lsd += [c["log_spectral_distance_db"] for c in clips]
-        per_file.append({"path": os.fspath(path), "original": original.name, "roundtrip": rebuilt.name,
-                         "clips": clips})
-    summary = {}
-    if per_file:
-        summary = {"spectral_convergence": summarize(all_sc), "log_spectral_distance_db": summarize(all_lsd),
-                   "seconds_per_clip": float(np.mean(seconds)), "griffin_lim_iters": n_iter, "phase_init": phase_init}
-    metrics_path = out / "metrics.json"
-    metrics_path.write_text(json.dumps({"spectrogram_config": config.to_dict(), "summary": summary,
-                                        "files": per_file, "skipped": skipped}, indent=1))
-    return {"files": per_file, "skipped": skipped, "summary": summary, "metrics_path": os.fspath(metrics_path)}
-
-
-def _unique_stem(path: Path, out: Path) -> str:
-    stem, k = path.stem, 1
-    while (out / f"{stem}_original.wav").exists():
-        k += 1
-        stem = f"{path.stem}-{k}"
-    return stem
+from .audio import find_audio_files
+from .config import spectrogram_preset
 
 
 def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", workers: int = 1,
@@ -82,7 +21,7 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
     Returns:
         ``{"audio": folder, "notes": dataset, "chorales": dataset}``.
     """
-    from .dataset import dataset_config, prepare_dataset
+    from .dataset import MANIFEST, open_dataset, prepare_dataset
     from .demo_data import render_demo_data
 
     data_dir = Path(data_dir)
@@ -97,42 +36,13 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
     out = {"audio": audio}
     for name in ("notes", "chorales"):
         folder = data_dir / (name if spec == "default" else f"{name}-{spec}")
-        reuse = (folder / "manifest.json").exists() and dataset_config(folder) == config
+        reuse = (folder / MANIFEST).exists() and open_dataset(folder).config == config
         if not reuse:
             t0 = time.perf_counter()
             prepare_dataset([audio / name], folder, config, workers=workers, overwrite=True, progress=False, log=log)
             log(f"prepared {folder} in {time.perf_counter() - t0:.1f} s")
         out[name] = folder
     return out
-
-
-def prepare_audio_dir(audio_dir: str | os.PathLike, data_dir: str | os.PathLike, *, spec: str = "default",
-                      workers: int = 1, log=print) -> Path:
-    """Prepares a folder of the user's audio (sub-folders as labels) into ``data_dir/NAME-SPEC``.
-
-    Reused when it is already prepared from the same folder with the same spectrogram preset;
-    prepared again when the folder or the preset changed (so rerunning a notebook is cheap and
-    changing its ``AUDIO_DIR`` re-prepares).
-
-    Returns:
-        The dataset folder.
-    """
-    from .dataset import load_manifest, prepare_dataset
-
-    source = Path(audio_dir).resolve()
-    if not source.is_dir():
-        raise DatasetError(f"{audio_dir}: not a folder of audio files")
-    folder = Path(data_dir) / f"{source.name}-{spec}"
-    config = spectrogram_preset(spec)
-    if (folder / "manifest.json").exists():
-        manifest = load_manifest(folder)
-        if manifest.get("sources") == [os.fspath(source)] and manifest["spectrogram_config"] == config.to_dict():
-            return folder
-        log(f"{folder}: prepared from another folder or preset; preparing {source} again")
-    t0 = time.perf_counter()
-    prepare_dataset([source], folder, config, workers=workers, overwrite=True, progress=True, log=log)
-    log(f"prepared {folder} from {source} in {time.perf_counter() - t0:.1f} s")
-    return folder
 
 
 def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", spec: str = "small",
@@ -149,8 +59,10 @@ def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", sp
     Returns:
         A summary with the output paths, the round-trip metrics and the evaluation.
     """
-    from .report import default_report_inputs, write_report
     from .config import model_preset
+    from .dataset import open_dataset
+    from .metrics import roundtrip_files
+    from .report import default_report_inputs, write_report
     from .training import evaluate_saved, train
 
     t0 = time.perf_counter()
@@ -167,10 +79,11 @@ def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", sp
 
     model_dir = out / "model"
     t1 = time.perf_counter()
-    train(data["notes"], model_dir, model_preset(preset), epochs=epochs, resume=(model_dir / "checkpoints").exists(),
+    notes = open_dataset(data["notes"])
+    train(notes, model_dir, model_preset(preset), epochs=epochs, resume=(model_dir / "checkpoints").exists(),
           fit_prior=True, verbose=2, log=log)
     train_seconds = time.perf_counter() - t1
-    metrics = evaluate_saved(model_dir, data["notes"], "test", samples=sample_metrics_n, log=log)
+    metrics = evaluate_saved(model_dir, notes, "test", samples=sample_metrics_n, log=log)
     metrics.pop("kl_per_dim", None)
     samples = metrics.pop("samples", None)
     files, pair = default_report_inputs(data["audio"])
