@@ -36,9 +36,18 @@ def test_conv_layers_times_every_conv(tmp_path):
 
     out = run(tmp_path, "conv_layers.py", "--presets", "tiny", "--repeats", "1", "--batch-size", "2")
     cfg = model_preset("tiny")
-    layers = out["results"]["tiny"]["layers"]
-    assert len(layers) == len(cfg.encoder) + len(cfg.decoder) + 1
-    assert all(r["ms"] > 0 for r in layers)
+    result, walk = out["results"]["tiny"], cfg.conv_layers()
+    layers = result["layers"]
+    # one row per conv of the model, in order, each timed at the shape the model runs it at
+    assert [r["layer"] for r in layers] == [l["name"] for l in walk]
+    assert [r["input"] for r in layers] == [f"{l['in_hw'][0]}x{l['in_hw'][1]}x{l['c_in']}" for l in walk]
+    assert [(r["out_channels"], r["kernel"], r["stride"]) for r in layers] == [(l["c_out"], l["kernel"], l["stride"])
+                                                                             for l in walk]
+    peak = out["machine"]["fp32_peak_gflops"]
+    for r in layers:
+        assert r["ms"] >= 0 and r["gflops"] > 0
+        assert r["fraction_of_fp32_peak"] == pytest.approx(r["gflops"] / peak, abs=2e-3)
+    assert result["conv_ms_per_step"] == pytest.approx(sum(r["ms"] for r in layers), abs=0.1 * len(layers))
 
 
 def test_resolution_ceiling_is_the_recon_gain_of_block_means(tmp_path, tiny_dataset):

@@ -138,7 +138,7 @@ def test_a_failing_cell_is_caught(page, lab):
 def demo_report(tmp_path_factory):
     """`make demo`'s pipeline (`run_demo`) at smoke size: the tiny embedded set, one epoch.
     ``VAE_TFP_REPORT=outputs/demo/index.html`` checks a report already written instead."""
-    from vae_tfp.pipeline import run_demo, smoke_setup
+    from vae_tfp.demo import run_demo, smoke_setup
 
     if os.environ.get("VAE_TFP_REPORT"):
         return Path(os.environ["VAE_TFP_REPORT"]).resolve()

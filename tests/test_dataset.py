@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import harmonic, write
-from vae_tfp.dataset import (assign_splits, label_for, load_manifest, load_numpy, make_tf_dataset, prepare_dataset,
-                             split_clips)
+from vae_tfp.dataset import (assign_splits, label_for, load_manifest, load_numpy, make_tf_dataset, prepare_audio_dir,
+                             prepare_dataset, split_clips)
 from vae_tfp.errors import ConfigError, DatasetError
 
 
@@ -131,3 +131,23 @@ def test_load_image_matches_load_numpy(audio_folder, tmp_path, tiny):
     x = load_numpy(tmp_path / "ds", "train")
     for k, clip in enumerate(split_clips(tmp_path / "ds", "train")):
         np.testing.assert_array_equal(load_image(tmp_path / "ds", clip).astype(np.float32), x[k, ..., 0])
+
+
+def test_own_audio_is_prepared_once_and_again_when_the_folder_changes(tmp_path):
+    for name in ("mine", "other"):
+        for label in ("kick", "snare"):
+            write(tmp_path / name / label / f"{label}.wav", harmonic(1.2, 8000, 300 if label == "kick" else 900), 8000)
+    messages = []
+    first = prepare_audio_dir(tmp_path / "mine", tmp_path / "data", spec="tiny", log=messages.append)
+    stamp = (first / "manifest.json").stat().st_mtime_ns
+    assert prepare_audio_dir(tmp_path / "mine", tmp_path / "data", spec="tiny", log=messages.append) == first
+    assert (first / "manifest.json").stat().st_mtime_ns == stamp  # reused, not prepared again
+    assert first.name == "mine-tiny"
+    other = prepare_audio_dir(tmp_path / "other", tmp_path / "data", spec="tiny", log=messages.append)
+    assert other != first and (other / "manifest.json").exists()
+    write(tmp_path / "elsewhere" / "mine" / "hat" / "hat.wav", harmonic(1.2, 8000, 2000), 8000)
+    same_name = prepare_audio_dir(tmp_path / "elsewhere" / "mine", tmp_path / "data", spec="tiny", log=messages.append)
+    assert same_name == first and any("preparing" in m and "again" in m for m in messages)
+    assert load_manifest(first)["labels"] == ["hat"]
+    with pytest.raises(DatasetError, match="not a folder"):
+        prepare_audio_dir(tmp_path / "nope", tmp_path / "data", spec="tiny")

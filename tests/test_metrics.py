@@ -1,8 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 
 from conftest import harmonic, write
-from vae_tfp.metrics import (clipped_fraction, inversion_curves, log_spectral_distance, roundtrip_file,
+from vae_tfp.metrics import (clipped_fraction, inversion_curves, log_spectral_distance, roundtrip_file, roundtrip_files,
                              spectral_convergence, summarize)
 from vae_tfp.spectrogram import spectrogram
 
@@ -31,6 +33,23 @@ def test_roundtrip_file(tmp_path, tiny):
     results = roundtrip_file(path, tiny)
     assert [round(o, 3) for o, _ in results] == [0.0, 0.504]
     assert all(r.spectral_convergence < 0.3 for _, r in results)
+
+
+def test_roundtrip_files_writes_both_wavs_and_metrics_and_skips_bad_files(tmp_path, tiny):
+    good = write(tmp_path / "in" / "tone.wav", harmonic(1.2, 8000), 8000)
+    same_stem = write(tmp_path / "in" / "other" / "tone.wav", harmonic(0.6, 8000, 440.0), 8000)
+    bad = tmp_path / "in" / "broken.wav"
+    bad.write_text("not audio")
+    lines = []
+    result = roundtrip_files([good, bad, same_stem], tmp_path / "out", tiny, max_clips=2, n_iter=4, log=lines.append)
+    assert [f["original"] for f in result["files"]] == ["tone_original.wav", "tone-2_original.wav"]
+    for f in result["files"]:
+        assert (tmp_path / "out" / f["original"]).is_file() and (tmp_path / "out" / f["roundtrip"]).is_file()
+    assert [len(f["clips"]) for f in result["files"]] == [2, 1]
+    assert [s["path"] for s in result["skipped"]] == [str(bad)] and len(lines) == 1 and "broken.wav" in lines[0]
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["summary"] == result["summary"] and saved["summary"]["spectral_convergence"]["n"] == 3
+    assert saved["summary"]["griffin_lim_iters"] == 4 and saved["spectrogram_config"] == tiny.to_dict()
 
 
 def test_summarize():

@@ -7,6 +7,14 @@ from vae_tfp.errors import ConfigError
 from vae_tfp.model import VAE, build_vae, count_flops, make_decoder, make_encoder, make_prior, prior_variables
 
 
+def keras_parameter_count(cfg: ModelConfig) -> int:
+    """What Keras counts for a built VAE: encoder, decoder, and the prior's means, scales and logits."""
+    vae = VAE(cfg)
+    vae(tf.zeros((1,) + cfg.input_shape))
+    prior = sum(int(np.prod(v.shape)) for v in vae.prior.trainable_variables)
+    return vae.encoder.count_params() + vae.decoder.count_params() + prior
+
+
 def test_prior_is_a_trainable_mixture():
     prior = make_prior(5, 3)
     assert prior.batch_shape == () and prior.event_shape == (5,)
@@ -40,10 +48,7 @@ def test_parameter_estimate_matches_keras(name):
     cfg = MODEL_PRESETS[name]
     if name == "seed":
         pytest.skip("88 M parameters: checked analytically in test_seed_is_the_original_architecture")
-    vae = VAE(cfg)
-    vae(tf.zeros((1,) + cfg.input_shape))
-    n = vae.encoder.count_params() + vae.decoder.count_params() + sum(int(np.prod(v.shape)) for v in vae.prior.trainable_variables)
-    assert n == cfg.parameter_estimate()
+    assert keras_parameter_count(cfg) == cfg.parameter_estimate()
 
 
 def test_seed_is_the_original_architecture():
@@ -155,10 +160,7 @@ def test_sub_pixel_output(rng, likelihood):
     assert dec.get_layer("dec_params").output_shape == (None, 32, 32, 4 * cfg.output_channels())
     p = dec(rng.standard_normal((3, cfg.latent_dim)).astype(np.float32))
     assert p.event_shape == (64, 64, 1) and p.mean().shape == (3, 64, 64, 1)
-    vae = VAE(cfg)
-    vae(tf.zeros((1,) + cfg.input_shape))
-    n = vae.encoder.count_params() + vae.decoder.count_params() + sum(int(np.prod(v.shape)) for v in vae.prior.trainable_variables)
-    assert n == cfg.parameter_estimate()
+    assert keras_parameter_count(cfg) == cfg.parameter_estimate()
 
 
 def test_depth_to_space_places_each_channel_in_its_sub_pixel():
@@ -175,10 +177,8 @@ def test_invalid_output_options(bad):
 
 
 def test_conv_layers_walk_every_conv_at_its_size():
-    from vae_tfp.model import conv_layers
-
     cfg = model_preset("default")
-    layers = conv_layers(cfg)
+    layers = cfg.conv_layers()
     assert [l["name"] for l in layers][:2] == ["enc_conv0", "enc_conv1"] and layers[-1]["name"] == "dec_params"
     assert len(layers) == len(cfg.encoder) + len(cfg.decoder) + 1
     assert layers[0]["out_hw"] == (128, 128)  # the 4x4 stride-4 stem
@@ -192,23 +192,20 @@ def test_decoder_upsamples_frequency_and_time_separately(rng):
     """``[frequency, time]`` upsampling factors: a tall start keeps frequency resolution early."""
     import json
 
-    from vae_tfp.model import conv_layers
-
     cfg = model_preset("tiny").replace(decoder_shape=(16, 4, 8),
                                        decoder=((8, 3, (2, 4), False), (8, 3, (2, 4), False)))
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert cfg.to_dict()["decoder"][0] == [8, 3, [2, 4], False]
     dec = make_decoder(cfg)
     assert dec.get_layer("dec_conv0").output_shape == (None, 32, 16, 8)
-    assert [l["out_hw"] for l in conv_layers(cfg) if l["name"].startswith("dec")] == [(32, 16), (64, 64), (64, 64)]
+    assert [l["out_hw"] for l in cfg.conv_layers() if l["name"].startswith("dec")] == [(32, 16), (64, 64), (64, 64)]
     z = rng.standard_normal((2, cfg.latent_dim)).astype(np.float32)
     xla = make_decoder(cfg, xla=True)
     xla.set_weights(dec.get_weights())
     np.testing.assert_allclose(xla(z).mean().numpy(), dec(z).mean().numpy(), rtol=1e-5, atol=1e-6)
-    vae = VAE(cfg)
-    prior = sum(int(np.prod(v.shape)) for v in vae.prior.trainable_variables)  # means, scales, mixture logits
+    prior = sum(int(np.prod(v.shape)) for v in VAE(cfg).prior.trainable_variables)  # means, scales, mixture logits
     assert prior == 2 * 3 * 4 + 3
-    assert vae.decoder.count_params() + vae.encoder.count_params() + prior == cfg.parameter_estimate()
+    assert keras_parameter_count(cfg) == cfg.parameter_estimate()
 
 
 @pytest.mark.parametrize("up", [(2, 4, 1), (0, 2), (2, 9), ("2", 2), (True, 2)])

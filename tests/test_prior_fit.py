@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vae_tfp.dataset import load_numpy
-from vae_tfp.errors import ConfigError, DatasetError, ModelFileError
+from vae_tfp.errors import DatasetError
 from vae_tfp.model import mixture_weights, prior_variables
 from vae_tfp.prior_fit import aggregate_posterior, codes_nll, fit_mixture, fit_prior_saved
 from vae_tfp.saving import load_model
@@ -61,7 +61,7 @@ def test_a_model_folder_written_before_fitted_weights_still_loads(trained_tiny, 
     """Prior files without mixture logits (written before they were trainable) load with uniform weights."""
     import h5py
 
-    from vae_tfp.saving import sha256_file
+    from vae_tfp.files import sha256_file
 
     model_dir = tmp_path / "old"
     shutil.copytree(trained_tiny, model_dir)
@@ -136,9 +136,9 @@ def test_bad_input_gives_one_line_naming_the_file(case, trained_tiny, tiny_datas
 
 
 def test_fit_prior_refuses_an_empty_split(trained_tiny, tiny_dataset, tmp_path, monkeypatch):
-    import vae_tfp.prior_fit as prior_fit
+    from vae_tfp.dataset import PreparedDataset
 
-    monkeypatch.setattr(prior_fit, "load_numpy", lambda *a, **k: np.zeros((0, 64, 64, 1), np.float32))
+    monkeypatch.setattr(PreparedDataset, "load", lambda *a, **k: np.zeros((0, 64, 64, 1), np.float32))
     model_dir = tmp_path / "model"
     shutil.copytree(trained_tiny, model_dir)
     with pytest.raises(DatasetError, match="empty"):

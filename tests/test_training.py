@@ -11,7 +11,8 @@ import pytest
 
 from vae_tfp.config import model_preset
 from vae_tfp.errors import ConfigError
-from vae_tfp.training import TrainingError, collapse_warning, evaluate_saved, train
+from vae_tfp.errors import TrainingError
+from vae_tfp.training import collapse_warning, evaluate_saved, train
 
 
 def test_history_and_diagnostics(trained_tiny):
@@ -138,12 +139,38 @@ def test_xla_compiled_training(tiny_dataset, tmp_path):
     assert math.isfinite(h[-1]["loss"])
 
 
-def test_mixed_bfloat16_keeps_distributions_float32(tiny_dataset, tmp_path):
+@pytest.mark.parametrize("likelihood", ["bernoulli", "laplace"])
+def test_mixed_precision_keeps_distributions_and_loss_float32(likelihood):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from vae_tfp.model import VAE
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        vae = VAE(model_preset("tiny").replace(likelihood=likelihood))
+        x = tf.random.uniform((2, 64, 64, 1), seed=1)
+        q = vae.encoder(x)
+        p = vae.decoder(q)
+        terms = vae._terms(x, training=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    # the convolutions run in half precision ...
+    assert vae.encoder.get_layer("enc_conv0").compute_dtype == "bfloat16"
+    assert vae.decoder.get_layer("dec_conv0").compute_dtype == "bfloat16"
+    # ... the posterior, the likelihood and every loss term in float32
+    assert q.dtype == tf.float32 and tf.convert_to_tensor(q).dtype == tf.float32 and q.stddev().dtype == tf.float32
+    assert p.dtype == tf.float32 and p.log_prob(x).dtype == tf.float32 and p.mean().dtype == tf.float32
+    assert {k: v.dtype for k, v in terms.items()} == {k: tf.float32 for k in ("recon", "kl", "kl_penalty", "prior_nll")}
+
+
+def test_mixed_bfloat16_training_runs_and_restores_the_policy(tiny_dataset, tmp_path):
+    import tf_keras as keras
+
     h = train(tiny_dataset, tmp_path / "m", model_preset("tiny"), epochs=1, batch_size=8,
               mixed_precision="mixed_bfloat16", verbose=0, tensorboard=False, log=lambda _: None)
     assert math.isfinite(h[-1]["loss"])
     from vae_tfp.saving import read_model_info
-    import tf_keras as keras
 
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
     assert read_model_info(tmp_path / "m").model_config.name == "tiny"
@@ -227,3 +254,53 @@ def test_resume_refuses_another_configuration(tiny_dataset, tmp_path):
     history = train(tiny_dataset, model, model_preset("tiny"), epochs=2, batch_size=8, verbose=0,
                     log=lambda _: None, tensorboard=False, resume=True)
     assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_train_reads_the_manifest_once(tiny_dataset, tmp_path, monkeypatch):
+    """The dataset is opened once (`PreparedDataset`) and passed around; before, `train` parsed
+    manifest.json 13 times and read it once more to hash it."""
+    import builtins
+    import io
+
+    real_open, reads = io.open, []
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file).endswith("manifest.json"):
+            reads.append(os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(io, "open", counting_open)  # pathlib's read_text / read_bytes
+    train(tiny_dataset, tmp_path / "m", model_preset("tiny"), epochs=1, batch_size=8, verbose=0, tensorboard=False,
+          log=lambda _: None)
+    assert reads == [os.fspath(tiny_dataset / "manifest.json")]
+
+
+def test_gradient_clipping_bounds_the_global_norm_and_every_part_still_learns(tiny_dataset, tmp_path):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from vae_tfp.model import VAE, make_optimizer, prior_variables
+    from vae_tfp.saving import load_model
+
+    cfg = model_preset("tiny")
+    grads = [tf.constant([3.0, 4.0]), tf.constant([[12.0]])]  # global norm 13
+    clipped = make_optimizer(cfg, clip_norm=0.5)._clip_gradients(grads)
+    assert float(tf.linalg.global_norm(clipped)) == pytest.approx(0.5, rel=1e-5)
+    np.testing.assert_allclose(clipped[0].numpy(), [3 * 0.5 / 13, 4 * 0.5 / 13], rtol=1e-5)  # same direction
+    assert make_optimizer(cfg)._clip_gradients(grads)[1].numpy() == 12.0  # off by default
+    with pytest.raises(ConfigError, match="clip_norm=0"):
+        make_optimizer(cfg, clip_norm=0)
+
+    # a tight clip: the encoder, the decoder and the prior (its own term) still all move
+    train(tiny_dataset, tmp_path / "m", cfg, epochs=1, batch_size=8, clip_norm=1e-2, verbose=0, tensorboard=False,
+          log=lambda _: None)
+    keras.utils.set_random_seed(0)  # what train starts from
+    start = VAE(cfg, seed=0)
+    start(tf.zeros((1,) + cfg.input_shape))
+    trained = load_model(tmp_path / "m")
+    for part in ("encoder", "decoder"):
+        for before, after in zip(getattr(start, part).weights, getattr(trained, part).weights):
+            assert not np.allclose(before.numpy(), after.numpy()), f"{part} {before.name} did not move"
+    for name, before in prior_variables(start.prior).items():
+        assert not np.allclose(before.numpy(), prior_variables(trained.prior)[name].numpy()), f"prior {name} did not move"
