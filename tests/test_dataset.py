@@ -124,13 +124,13 @@ def test_non_utf8_file_names_survive_the_manifest(tmp_path, tiny):
     assert load_manifest(tmp_path / "ds")["clips"][0]["source"] == m["clips"][0]["source"]
 
 
-def test_load_image_matches_load_numpy(audio_folder, tmp_path, tiny):
-    from vae_tfp.dataset import load_image
+def test_one_image_matches_load_numpy(audio_folder, tmp_path, tiny):
+    from vae_tfp.dataset import open_dataset
 
     prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=lambda _: None)
     x = load_numpy(tmp_path / "ds", "train")
     for k, clip in enumerate(split_clips(tmp_path / "ds", "train")):
-        np.testing.assert_array_equal(load_image(tmp_path / "ds", clip).astype(np.float32), x[k, ..., 0])
+        np.testing.assert_array_equal(open_dataset(tmp_path / "ds").image(clip).astype(np.float32), x[k, ..., 0])
 
 
 def test_own_audio_is_prepared_once_and_again_when_the_folder_changes(tmp_path):
@@ -151,3 +151,46 @@ def test_own_audio_is_prepared_once_and_again_when_the_folder_changes(tmp_path):
     assert load_manifest(first)["labels"] == ["hat"]
     with pytest.raises(DatasetError, match="not a folder"):
         prepare_audio_dir(tmp_path / "nope", tmp_path / "data", spec="tiny")
+
+
+@pytest.mark.parametrize("damage, where", [
+    (lambda m: m["clips"][0].update(row="3"), "clips/0/row"),
+    (lambda m: m["clips"][1].pop("shard"), "clips/1"),
+    (lambda m: m["splits"]["train"]["shards"][0].update(file="../elsewhere.npy"), "splits/train/shards/0/file"),
+    (lambda m: m.pop("splits"), "top level"),
+    (lambda m: m["spectrogram_config"].update(hop_length=0), "hop_length=0"),
+    (lambda m: m.update(format="vae_tfp.spectrogram_dataset/0"), "format is"),
+])
+def test_a_damaged_manifest_is_one_error_naming_the_file_and_the_place(tiny_dataset, tmp_path, damage, where):
+    import shutil
+
+    from vae_tfp.dataset import open_dataset
+
+    folder = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    damage(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError) as err:
+        open_dataset(folder)
+    assert str(err.value).startswith(f"{folder / 'manifest.json'}: ") and where in str(err.value)
+
+
+def test_an_opened_dataset_is_read_once_and_matches_the_folder_functions(tiny_dataset):
+    import hashlib
+
+    from vae_tfp.dataset import dataset_config, open_dataset
+
+    data = open_dataset(tiny_dataset)
+    assert open_dataset(data) is data
+    assert data.sha256 == hashlib.sha256((tiny_dataset / "manifest.json").read_bytes()).hexdigest()
+    assert data.config == dataset_config(tiny_dataset) and data.manifest == load_manifest(tiny_dataset)
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(data.load(split), load_numpy(tiny_dataset, split))
+        assert data.split_clips(split) == split_clips(tiny_dataset, split) and data.n_clips(split) == len(
+            data.split_clips(split))
+    mean = data.mean_image()
+    np.testing.assert_allclose(mean, data.load("train").mean(0), atol=1e-6)
+    assert [s for s, _, _ in data.iter_splits()] == [s for s in ("train", "val", "test") if data.n_clips(s)]
+    with pytest.raises(DatasetError, match="no split 'dev'"):
+        data.load("dev")

@@ -517,19 +517,9 @@ def load_manifest(path: DatasetLike) -> dict[str, Any]:
     return open_dataset(path).manifest
 
 
-def manifest_hash(path: DatasetLike) -> str:
-    """SHA-256 of a dataset's manifest: which version of the dataset a model or classifier was trained on."""
-    return open_dataset(path).sha256
-
-
 def dataset_config(path: DatasetLike) -> SpectrogramConfig:
     """The :class:`SpectrogramConfig` a dataset was prepared with."""
     return open_dataset(path).config
-
-
-def split_shards(path: DatasetLike, split: str) -> list[Path]:
-    """The shard files of one split, checked to exist."""
-    return open_dataset(path).shard_files(split)
 
 
 def load_numpy(path: DatasetLike, split: str = "train", *, limit: int | None = None) -> np.ndarray:
@@ -540,11 +530,6 @@ def load_numpy(path: DatasetLike, split: str = "train", *, limit: int | None = N
 def split_clips(path: DatasetLike, split: str) -> list[dict[str, Any]]:
     """The manifest entries of one split's clips, in the order :func:`load_numpy` returns them."""
     return open_dataset(path).split_clips(split)
-
-
-def load_image(path: DatasetLike, clip: dict[str, Any]) -> np.ndarray:
-    """One clip's image, float16 [n_bins, n_frames], read from its shard by the manifest entry."""
-    return open_dataset(path).image(clip)
 
 
 def make_tf_dataset(path: DatasetLike, split: str = "train", **kwargs):
