@@ -88,3 +88,14 @@ def test_sample_quality_scores_models_and_their_refit(tmp_path, trained_tiny, ti
         assert set(result["targets"]) >= {"fid_le_2x_recon", "ndb_k_le_0.2", "recall_ge_0.4", "all"}
         assert 0 <= result["interpolation"]["monotone_fraction_mean"] <= 1
         assert result["reconstruction"]["recon_gain"] > 0 and result["reconstruction"]["active_units"] >= 0
+
+
+def test_open_dataset_times_each_size(tmp_path, tiny_dataset):
+    out = run(tmp_path, "open_dataset.py", "--data", str(tiny_dataset), "--clips", "50", "500", "--repeats", "1",
+              "--name", "o")
+    assert (tmp_path / "o.json").exists() and list(out["results"]) == ["50", "500"]
+    small, large = out["results"]["50"], out["results"]["500"]
+    assert large["manifest_mb"] > 5 * small["manifest_mb"] > 0  # the clips were really repeated
+    for r in (small, large):
+        assert r["before_13_parses_s"] == pytest.approx(13 * r["json_parse_s"], abs=2e-3)
+        assert min(r["json_parse_s"], r["open_s"], r["jsonschema_check_s"]) > 0

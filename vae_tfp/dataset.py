@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, Union
 
-import jsonschema
+import fastjsonschema
 import numpy as np
 
 from .audio import find_audio_files, iter_clips
@@ -312,7 +313,7 @@ class _pool:
 # --- loading ----------------------------------------------------------------------------------
 
 # What loading relies on; anything else in a manifest (sources, skipped files, labels) is
-# informative. Checked by jsonschema when a dataset is opened.
+# informative. Checked (JSON Schema, draft 7) when a dataset is opened.
 _SHARD = {"type": "object", "required": ["file", "n"],
           "properties": {"file": {"type": "string", "pattern": r"^[^/\\]+\.npy$"},
                          "n": {"type": "integer", "minimum": 0}}}
@@ -368,10 +369,10 @@ class PreparedDataset:
         except (OSError, ValueError) as err:
             raise DatasetError(f"{file}: cannot read manifest ({err})") from None
         check_format(manifest, file, FORMAT, DatasetError)
-        error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(manifest))
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "top level"
-            raise DatasetError(f"{file}: invalid manifest at {where} ({error.message[:200]})")
+        try:
+            _manifest_validator()(manifest)
+        except fastjsonschema.JsonSchemaValueException as err:
+            raise DatasetError(f"{file}: invalid manifest: {err.message.replace('data', 'manifest', 1)[:300]}") from None
         try:
             config = SpectrogramConfig.from_dict(manifest["spectrogram_config"])
         except ConfigError as err:
@@ -489,7 +490,13 @@ class PreparedDataset:
         return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-_VALIDATOR = jsonschema.Draft202012Validator(MANIFEST_SCHEMA)
+@functools.cache
+def _manifest_validator():
+    # fastjsonschema compiles the schema to Python: opening a 100 000-clip manifest (29 MB) takes
+    # 0.73 s in all, where jsonschema's validator alone took 5.9 s (benchmarks/open_dataset.py).
+    return fastjsonschema.compile({"$schema": "http://json-schema.org/draft-07/schema#", **MANIFEST_SCHEMA})
+
+
 DatasetLike = Union[str, os.PathLike, PreparedDataset]
 
 
