@@ -15,6 +15,7 @@ BENCHES = [
     ["resolution_ceiling.py", "--data", "data/notes"],
     ["decoder_fit.py", "--preset", "default", "--codes", "random", "--name", "decoder_fit_random_codes"],
     ["input_pipeline.py", "--data", "data/notes"],
+    ["open_dataset.py", "--data", "data/notes"],
     ["prepare_throughput.py", "--spec", "default"],
     ["inversion.py", "--spec", "default", "--clips", "24", "--model", "saved_models/demo"],
     ["generation_latency.py", "--model", "saved_models/demo"],
