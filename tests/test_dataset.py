@@ -158,6 +158,7 @@ def test_own_audio_is_prepared_once_and_again_when_the_folder_changes(tmp_path):
     (lambda m: m["clips"][1].pop("shard"), "manifest.clips[1] must contain"),
     (lambda m: m["splits"]["train"]["shards"][0].update(file="../elsewhere.npy"),
      "manifest.splits.train.shards[0].file must match pattern"),
+    (lambda m: m["clips"][2].update(shard="/etc/passwd.npy"), "manifest.clips[2].shard must match pattern"),
     (lambda m: m.pop("splits"), "manifest must contain"),
     (lambda m: m["spectrogram_config"].update(hop_length=0), "hop_length=0"),
     (lambda m: m.update(format="vae_tfp.spectrogram_dataset/0"), "format is"),

@@ -314,9 +314,9 @@ class _pool:
 
 # What loading relies on; anything else in a manifest (sources, skipped files, labels) is
 # informative. Checked (JSON Schema, draft 7) when a dataset is opened.
+_SHARD_FILE = {"type": "string", "pattern": r"^[^/\\]+\.npy$"}  # a file name inside the folder, nothing else
 _SHARD = {"type": "object", "required": ["file", "n"],
-          "properties": {"file": {"type": "string", "pattern": r"^[^/\\]+\.npy$"},
-                         "n": {"type": "integer", "minimum": 0}}}
+          "properties": {"file": _SHARD_FILE, "n": {"type": "integer", "minimum": 0}}}
 MANIFEST_SCHEMA = {
     "type": "object",
     "required": ["format", "spectrogram_config", "splits", "clips"],
@@ -329,7 +329,7 @@ MANIFEST_SCHEMA = {
                            "shards": {"type": "array", "items": _SHARD}}}},
         "clips": {"type": "array", "items": {
             "type": "object", "required": ["split", "shard", "row", "source", "offset", "label"],
-            "properties": {"split": {"type": "string"}, "shard": {"type": "string"},
+            "properties": {"split": {"type": "string"}, "shard": _SHARD_FILE,
                            "row": {"type": "integer", "minimum": 0}, "source": {"type": "string"},
                            "offset": {"type": "number"}, "label": {"type": "string"},
                            "meta": {"type": "object"}}}},
@@ -352,8 +352,8 @@ class PreparedDataset:
     """
 
     path: Path
-    manifest: dict[str, Any]
-    config: SpectrogramConfig
+    manifest: dict[str, Any] = dataclasses.field(repr=False)
+    config: SpectrogramConfig = dataclasses.field(repr=False)
     sha256: str
 
     @classmethod

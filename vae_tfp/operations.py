@@ -233,9 +233,10 @@ def encode_dataset(model, data: DatasetLike, split: str | None = None) -> tuple[
 def op_project(model_dir, data, out, *, method: str = "umap", split: str | None = None, seed: int = 0) -> dict:
     """2-D map of a dataset's latent means coloured by label: ``map_<method>.png`` and ``.csv``."""
     model = load_model(model_dir, parts=("encoder",))
+    data = open_dataset(data)
     latents, _, clips = encode_dataset(model, data, split)
     if not clips:
-        raise DatasetError(f"{data}: no clips to project{f' in split {split!r}' if split else ''}")
+        raise DatasetError(f"{data.path}: no clips to project{f' in split {split!r}' if split else ''}")
     labels = [c["label"] for c in clips]
     points = project(latents, method, seed=seed)
     out = Path(out)
