@@ -25,7 +25,7 @@ def main():
     import tf_keras as keras
 
     from vae_tfp.dataset import open_dataset
-    from vae_tfp.model import make_decoder, reconstruction_mean
+    from vae_tfp.model import make_decoder, map_batches, posterior_stats, reconstruction_mean
     from vae_tfp.saving import load_model
 
     ap = argparse.ArgumentParser()
@@ -46,7 +46,7 @@ def main():
         z = np.random.default_rng(args.seed + 1).standard_normal((len(x), cfg.latent_dim)).astype(np.float32)
     else:
         encoder = load_model(args.codes, parts=("encoder",)).encoder
-        z = np.concatenate([encoder(x[i:i + 32]).mean().numpy() for i in range(0, len(x), 32)])
+        z, _ = posterior_stats(encoder, x)
     mu = data.mean_image()
     decoder = make_decoder(cfg, xla=True)
     optimizer = keras.optimizers.Adam(args.lr or cfg.learning_rate)
@@ -62,7 +62,7 @@ def main():
     probe_z, probe_x = z[:64], x[:64]
 
     def recon_gain():
-        r = np.concatenate([reconstruction_mean(decoder(probe_z[i:i + 16])).numpy() for i in range(0, 64, 16)])
+        r = map_batches(lambda b, _: reconstruction_mean(decoder(b)).numpy(), probe_z, 16)
         return float(((probe_x - mu) ** 2).mean() / ((probe_x - r) ** 2).mean())
 
     rng, bs, rows, t0 = np.random.default_rng(args.seed), args.batch_size, [], time.perf_counter()

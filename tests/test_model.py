@@ -313,3 +313,36 @@ def test_mixture_weights_are_trainable_and_start_uniform():
     prior = make_prior(3, 4)
     assert set(prior_variables(prior)) == {"logits", "locs", "scales_raw"}
     np.testing.assert_allclose(mixture_weights(prior), 0.25)
+
+
+@pytest.mark.parametrize("n, batch, calls", [(0, 4, [1]), (1, 4, [1]), (8, 4, [4, 4]), (9, 4, [4, 4, 1])])
+def test_map_batches_never_passes_an_empty_batch(n, batch, calls):
+    from vae_tfp.model import map_batches
+
+    seen = []
+
+    def fn(b, start):
+        assert len(b), "empty batch"
+        seen.append((len(b), start))
+        return {"twice": 2 * b, "rows": np.full((len(b), 3), start, np.int64)}
+
+    x = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+    out = map_batches(fn, x, batch)
+    assert [s for s, _ in seen] == calls  # an empty input runs fn once on one zero item
+    assert out["twice"].shape == (n, 2) and out["rows"].shape == (n, 3) and out["rows"].dtype == np.int64
+    np.testing.assert_array_equal(out["twice"], 2 * x)
+    if n:
+        assert [st for _, st in seen] == list(range(0, n, batch))
+    with pytest.raises(ConfigError, match="batch_size=0"):
+        map_batches(fn, x, 0)
+
+
+def test_networks_on_an_empty_batch_through_map_batches():
+    from vae_tfp.model import map_batches, posterior_stats, reconstruction_mean
+
+    cfg = model_preset("tiny")
+    means, stds = posterior_stats(make_encoder(cfg), np.zeros((0, 64, 64, 1), np.float32))
+    assert means.shape == stds.shape == (0, cfg.latent_dim)
+    decoder = make_decoder(cfg)
+    images = map_batches(lambda b, _: reconstruction_mean(decoder(b)).numpy(), np.zeros((0, cfg.latent_dim), np.float32), 8)
+    assert images.shape == (0, 64, 64, 1)

@@ -105,11 +105,13 @@ class Classifier:
         """``{"features": [n, 64], field: probabilities [n, classes] ...}`` for images [n, H, W, 1]."""
         import tensorflow as tf
 
-        outs: dict[str, list] = {}
-        for i in range(0, len(images), batch_size):
-            for k, v in self.model(np.asarray(images[i:i + batch_size], np.float32), training=False).items():
-                outs.setdefault(k, []).append(v.numpy() if k == "features" else tf.nn.softmax(v).numpy())
-        return {k: np.concatenate(v) for k, v in outs.items()}
+        from .model import map_batches
+
+        def heads(batch, _):
+            return {k: v.numpy() if k == "features" else tf.nn.softmax(v).numpy()
+                    for k, v in self.model(batch, training=False).items()}
+
+        return map_batches(heads, np.asarray(images, np.float32), batch_size)
 
 
 def _targets(clips, heads) -> dict[str, np.ndarray]:

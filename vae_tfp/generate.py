@@ -13,7 +13,7 @@ import numpy as np
 
 from .audio import first_clips
 from .errors import ConfigError
-from .model import mixture_components, mixture_weights, posterior_stats, reconstruction_mean
+from .model import map_batches, mixture_components, mixture_weights, posterior_stats, reconstruction_mean
 from .phase import DEFAULT_PHASE_INIT
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, griffin_lim_tf, spectrogram
 
@@ -30,9 +30,7 @@ def decode(model, z: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
     z = np.asarray(z, np.float32)
     if z.ndim != 2 or z.shape[1] != model.config.latent_dim:
         raise ConfigError(f"latents of shape {z.shape} do not match latent_dim={model.config.latent_dim}")
-    return np.concatenate([reconstruction_mean(model.decoder(z[i:i + batch_size], training=False)).numpy()
-                           for i in range(0, len(z), batch_size)]) if len(z) else \
-        np.zeros((0,) + model.spectrogram_config.shape, np.float32)
+    return map_batches(lambda b, _: reconstruction_mean(model.decoder(b, training=False)).numpy(), z, batch_size)
 
 
 def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,

@@ -327,14 +327,30 @@ def likelihood_layer(config: ModelConfig):
                                    dtype="float32")
 
 
+def map_batches(fn, x, batch_size: int):
+    """``fn(batch, start)`` over ``x`` in batches of ``batch_size``, its outputs concatenated along axis 0.
+
+    ``fn`` returns a NumPy array or a structure of them (tuple, dict). For an empty ``x`` the
+    result has no rows but the shapes and dtypes ``fn`` gives: ``fn`` runs once on one zero
+    item and its rows are dropped, because TensorFlow's oneDNN Conv2D on AVX-512 CPUs raises on
+    an empty batch ("Must provide as many biases as the last dimension ...") where other CPUs
+    return an empty tensor. No network is ever called on an empty batch.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size} must be a positive integer")
+    if not len(x):
+        return tf.nest.map_structure(lambda a: np.asarray(a)[:0], fn(np.zeros((1,) + tuple(x.shape[1:]), x.dtype), 0))
+    outs = [fn(x[i:i + batch_size], i) for i in range(0, len(x), batch_size)]
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outs)
+
+
 def posterior_stats(encoder: keras.Model, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and marginal standard deviations of images ``x`` [n, H, W, 1], NumPy [n, D] each."""
-    means, stds = [], []
-    for i in range(0, len(x), batch_size):
-        q = encoder(x[i:i + batch_size], training=False)
-        means.append(q.mean().numpy())
-        stds.append(np.sqrt(np.diagonal(q.covariance().numpy(), axis1=-2, axis2=-1)))
-    return np.concatenate(means), np.concatenate(stds)
+    def stats(batch, _):
+        q = encoder(batch, training=False)
+        return q.mean().numpy(), np.sqrt(np.diagonal(q.covariance().numpy(), axis1=-2, axis2=-1))
+
+    return map_batches(stats, np.asarray(x, np.float32), batch_size)
 
 
 def reconstruction_mean(distribution) -> tf.Tensor:

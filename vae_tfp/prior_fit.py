@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from .dataset import DatasetLike, open_dataset
 from .errors import ConfigError, DatasetError
-from .model import make_prior, prior_variables
+from .model import make_prior, map_batches, prior_variables
 
 # Floor of a component's variance: keeps EM from collapsing a component onto one clip's codes.
 MIN_VARIANCE = 1e-4
@@ -27,11 +27,11 @@ MIN_VARIANCE = 1e-4
 def aggregate_posterior(encoder, images: np.ndarray, *, samples_per_clip: int = 8, seed: int = 0,
                         batch_size: int = 32) -> np.ndarray:
     """Draws codes z ~ q(z|x) for every image: NumPy [n * samples_per_clip, D]."""
-    out = []
-    for i in range(0, len(images), batch_size):
-        q = encoder(images[i:i + batch_size], training=False)
-        out.append(q.sample(samples_per_clip, seed=seed + i).numpy().reshape(-1, q.event_shape[-1]))
-    return np.concatenate(out)
+    def codes(batch, start):
+        q = encoder(batch, training=False)
+        return q.sample(samples_per_clip, seed=seed + start).numpy().reshape(-1, q.event_shape[-1])
+
+    return map_batches(codes, np.asarray(images, np.float32), batch_size)
 
 
 def fit_mixture(codes: np.ndarray, num_modes: int, *, seed: int = 0, n_init: int = 3) -> dict[str, np.ndarray]:

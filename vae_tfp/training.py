@@ -43,9 +43,9 @@ import tf_keras as keras
 
 from .config import ModelConfig
 from .dataset import DatasetLike, open_dataset
-from .errors import ConfigError, ModelFileError, TrainingError, VaeTfpError
+from .errors import ConfigError, DatasetError, ModelFileError, TrainingError
 from .files import write_json_atomic
-from .model import VAE, make_optimizer, posterior_stats, reconstruction_mean
+from .model import VAE, make_optimizer, map_batches, posterior_stats, reconstruction_mean
 from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save, save_model
 
 ACTIVE_UNIT_VARIANCE = 0.01
@@ -117,11 +117,12 @@ def prior_hole_warning(diag: dict) -> str | None:
 def diagnostics(encoder, decoder, prior, x: np.ndarray, train_mean: np.ndarray, *, batch_size: int = 32,
                 seed: int = 0) -> dict:
     """Collapse and prior-hole diagnostics on images ``x`` [n, H, W, 1]; see the module docstring."""
+    if not len(x):
+        raise DatasetError("diagnostics need at least one image; got an empty array")
     means, stds = posterior_stats(encoder, x, batch_size)
     # codes drawn from the posterior marginals (the aggregate posterior the prior should cover)
     codes = means + stds * np.random.default_rng(seed).standard_normal(means.shape).astype(np.float32)
-    recons = np.concatenate([reconstruction_mean(decoder(means[i:i + batch_size], training=False)).numpy()
-                             for i in range(0, len(x), batch_size)])
+    recons = map_batches(lambda b, _: reconstruction_mean(decoder(b, training=False)).numpy(), means, batch_size)
     mse_recon = float(np.mean((x - recons) ** 2))
     mse_mean = float(np.mean((x - train_mean[None]) ** 2))
     variance = means.var(axis=0)
@@ -161,7 +162,7 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
     data = open_dataset(data)
     x = data.load(split)
     if not len(x):
-        raise VaeTfpError(f"{data.path}: split {split!r} is empty")
+        raise DatasetError(f"{data.path}: split {split!r} is empty: nothing to evaluate")
     tf.random.set_seed(seed)
     recon_nll, kl = [], []
     for i in range(0, len(x), batch_size):
@@ -446,6 +447,8 @@ def train(
     if tuple(config.input_shape) != spec.shape:
         raise ConfigError(f"{data.path}: images are {spec.shape} but model {config.name!r} expects "
                           f"{tuple(config.input_shape)}; prepare the data with the matching --spec")
+    if not data.n_clips("train"):
+        raise DatasetError(f"{data.path}: the train split is empty; nothing to train on")
     recover_interrupted_save(model_dir)
     ckpt_dir = model_dir / CHECKPOINTS
     if not resume and ckpt_dir.exists():
