@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vae_tfp.config import model_preset
-from vae_tfp.errors import ConfigError
+from vae_tfp.errors import ConfigError, DatasetError
 from vae_tfp.errors import TrainingError
 from vae_tfp.training import collapse_warning, evaluate_saved, train
 
@@ -85,23 +85,36 @@ def test_training_is_deterministic(tiny_dataset, tmp_path):
     assert runs[0] == runs[1]
 
 
-def test_nan_loss_stops_with_clear_message_and_keeps_last_good(tiny_dataset, tmp_path):
-    import shutil
+def test_nan_loss_stops_with_clear_message_and_keeps_last_good(tiny_dataset, tmp_path, monkeypatch):
+    from vae_tfp.model import VAE
 
     cfg = model_preset("tiny")
     train(tiny_dataset, tmp_path / "m", cfg, epochs=1, batch_size=8, verbose=0, log=lambda _: None, tensorboard=False)
     good = (tmp_path / "m" / "decoder.weights.h5").read_bytes()
-    poisoned = tmp_path / "poisoned"
-    shutil.copytree(tiny_dataset, poisoned)
-    shard = poisoned / "train-00000.npy"
-    images = np.load(shard)
-    images[3, 5, 5] = np.nan
-    np.save(shard, images)
-    with pytest.raises(TrainingError, match="NaN.*epoch 2.*kept"):
-        train(poisoned, tmp_path / "m", cfg, epochs=3, batch_size=8, verbose=0, resume=True, log=lambda _: None,
+    terms = VAE._terms  # a loss that turns NaN in the second epoch, with finite input
+    monkeypatch.setattr(VAE, "_terms", lambda self, x, training: {k: v * float("nan") if k == "recon" else v
+                                                                  for k, v in terms(self, x, training).items()})
+    with pytest.raises(TrainingError, match="NaN.*epoch 2.*checkpoint \\(epoch 1\\).*kept.*input is finite"):
+        train(tiny_dataset, tmp_path / "m", cfg, epochs=3, batch_size=8, verbose=0, resume=True, log=lambda _: None,
               tensorboard=False)
     assert (tmp_path / "m" / "decoder.weights.h5").read_bytes() == good
     assert [h["epoch"] for h in json.loads((tmp_path / "m" / "checkpoints" / "history.json").read_text())] == [1]
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_nan_in_the_input_is_named_before_training(tiny_dataset, tmp_path, split):
+    import shutil
+
+    poisoned = tmp_path / "poisoned"
+    shutil.copytree(tiny_dataset, poisoned)
+    shard = poisoned / f"{split}-00000.npy"
+    images = np.load(shard)
+    images[1, 5, 5] = np.nan
+    np.save(shard, images)
+    with pytest.raises(DatasetError, match=f"{split}-00000.npy: row 1 \\(clip \\d+ from .*\\) holds NaN"):
+        train(poisoned, tmp_path / "m", model_preset("tiny"), epochs=1, batch_size=8, verbose=0, log=lambda _: None,
+              tensorboard=False)
+    assert not (tmp_path / "m" / "checkpoints").exists()  # refused before anything was written
 
 
 TRAIN = [sys.executable, "-m", "vae_tfp.cli", "train"]

@@ -37,7 +37,7 @@ import numpy as np
 from .audio import find_audio_files, iter_clips
 from .config import SpectrogramConfig, spectrogram_preset
 from .errors import ConfigError, DatasetError, VaeTfpError
-from .files import check_format, replace_dir, write_json_atomic
+from .files import FolderLock, check_format, is_disk_full, os_error_message, remove, replace_dir, write_json_atomic
 from .spectrogram import spectrogram
 
 FORMAT = "vae_tfp.spectrogram_dataset/1"
@@ -45,6 +45,7 @@ MANIFEST = "manifest.json"
 METADATA_SIDECAR = "metadata.json"  # optional, in a source root: {relative path: {field: value}}
 SPLITS = ("train", "val", "test")
 SHARD_BYTES = 64 << 20  # images per shard: as many as fit in 64 MB of float16
+MAX_CLIPS = 1 << 31  # schema bound of any count or row index (the shards' real shapes are checked too)
 
 
 # --- preparation ------------------------------------------------------------------------------
@@ -102,6 +103,10 @@ def _process_file(job: tuple[str, str, dict, float | None]) -> dict[str, Any]:
                     offsets.append(clip.offset)
     except VaeTfpError as err:
         return {"error": str(err)}
+    except OSError as err:
+        if is_disk_full(err, part_path) or isinstance(err, PermissionError) and err.filename == part_path:
+            return {"fatal": os_error_message(err, part_path)}  # the output's fault, not the file's
+        return {"error": f"{path}: unexpected failure ({type(err).__name__}: {err})"}
     except Exception as err:  # noqa: BLE001 — one bad file must not stop the batch
         return {"error": f"{path}: unexpected failure ({type(err).__name__}: {err})"}
     if not offsets:
@@ -159,8 +164,11 @@ def prepare_dataset(
         clip_hop: Seconds between clip starts (default: one clip, no overlap).
         split_fractions: (train, val, test) fractions of *source files*.
         seed: Seed of the split.
-        workers: Processes decoding and transforming files in parallel.
-        overwrite: Replace an existing dataset at ``out``.
+        workers: Processes decoding and transforming files in parallel; they die with this
+            process, SIGKILL included.
+        overwrite: Replace an existing *prepared dataset* at ``out``. Nothing else is ever
+            replaced: not a regular file, not a folder without a dataset manifest, never a
+            source folder or one of its ancestors.
         progress: Show a tqdm progress bar.
         log: Callable taking a line of text for skipped files (default: stderr).
 
@@ -168,21 +176,71 @@ def prepare_dataset(
         The manifest (also written to ``out/manifest.json``).
 
     Raises:
-        DatasetError: ``out`` exists (without ``overwrite``), a source is missing, or no file
-            gave a usable clip (nothing is written then).
+        DatasetError: ``out`` exists (without ``overwrite``) or is not a dataset (with it), a
+            source is missing, no file gave a usable clip, or ``out`` cannot be written (disk
+            full, permission denied); nothing is changed then.
+        FolderLockedError: another process is preparing ``out``.
     """
-    from tqdm.auto import tqdm
-
     log = log or (lambda line: print(line, file=sys.stderr))
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise DatasetError(f"{out}: already exists (use overwrite / --overwrite to replace it)")
+    _check_out(out, sources, overwrite)
     entries = _discover(sources)
     if not entries:
         raise DatasetError(f"no audio files found in {[os.fspath(s) for s in sources]}")
     splits = assign_splits([e["key"] for e in entries], split_fractions, seed)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with FolderLock(out, what="--out folder", log=log):
+            _check_out(out, sources, overwrite)  # again, under the lock
+            _clean_leftovers(out, log)
+            return _prepare(entries, splits, sources, out, config, clip_hop=clip_hop,
+                            split_fractions=split_fractions, seed=seed, workers=workers, progress=progress, log=log)
+    except OSError as err:
+        raise DatasetError(f"cannot write the dataset: {os_error_message(err, out)}; nothing was changed") from None
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+
+def _check_out(out: Path, sources: Sequence[str | os.PathLike], overwrite: bool) -> None:
+    """Refuses an ``out`` that preparing would destroy: see ``overwrite`` in :func:`prepare_dataset`."""
+    real = out.resolve()
+    for src in sources:
+        src_real = Path(src).resolve()
+        if real == src_real or real in src_real.parents:
+            raise DatasetError(f"{out}: holds the input {src}; choose an --out folder outside the audio")
+    if not out.exists() and not out.is_symlink():
+        return
+    if not overwrite:
+        raise DatasetError(f"{out}: already exists (use overwrite / --overwrite to replace a prepared dataset)")
+    if not out.is_dir() or out.is_symlink():
+        raise DatasetError(f"{out}: not a folder; --overwrite only replaces a prepared dataset")
+    if any(out.iterdir()) and not _is_dataset(out):
+        raise DatasetError(f"{out}: not a prepared dataset (no {MANIFEST} of format {FORMAT}); --overwrite only "
+                           f"replaces a dataset made by `vae-tfp prepare`")
+
+
+def _is_dataset(folder: Path) -> bool:
+    try:
+        return json.loads((folder / MANIFEST).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _clean_leftovers(out: Path, log) -> None:
+    """Removes what a killed run of ``prepare`` into ``out`` left (its lock is ours, so no one else's)."""
+    for d in sorted(out.parent.glob(f".{out.name}.partial-*")):
+        remove(d)
+        log(f"note: removed {d}, left by an interrupted prepare")
+    olds = sorted(out.parent.glob(f".{out.name}.old-*"), key=lambda d: d.stat().st_mtime)
+    if olds and not out.exists():
+        os.replace(olds.pop(), out)  # killed between the two renames of a swap: the previous dataset back
+        log(f"note: restored {out}, moved aside by an interrupted prepare")
+    for d in olds:
+        remove(d)
+
+
+def _prepare(entries, splits, sources, out: Path, config: SpectrogramConfig, *, clip_hop, split_fractions, seed,
+             workers, progress, log) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         (tmp / "parts").mkdir()
@@ -196,6 +254,8 @@ def prepare_dataset(
             results = pool.map(_process_file, jobs, chunksize=1) if pool else map(_process_file, jobs)
             for entry, job, result in tqdm(zip(entries, jobs, results), total=len(jobs), disable=not progress,
                                            desc="prepare", unit="file"):
+                if "fatal" in result:
+                    raise DatasetError(f"cannot write the dataset: {result['fatal']}; nothing was changed")
                 if "error" in result:
                     skipped.append({"path": entry["source"], "reason": result["error"]})
                     log(f"skipped {result['error']}")
@@ -296,11 +356,30 @@ def prepare_audio_dir(audio_dir: str | os.PathLike, data_dir: str | os.PathLike,
     return folder
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: the worker ends when the process that started it does (SIGKILL
+    included) instead of waiting forever for work, by a thread that polls the parent's PID
+    once a second. (The kernel's parent-death signal would fire when the *thread* that forked
+    exits, which in a notebook or a thread pool is not the end of the parent.)"""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
 class _pool:
     """A process pool for ``workers > 1``, else nothing (in-process, easier to debug)."""
 
     def __init__(self, workers: int):
-        self.executor = concurrent.futures.ProcessPoolExecutor(workers) if workers > 1 else None
+        self.executor = (concurrent.futures.ProcessPoolExecutor(workers, initializer=_die_with_parent,
+                                                                 initargs=(os.getpid(),))
+                         if workers > 1 else None)
 
     def __enter__(self):
         return self.executor
@@ -316,7 +395,7 @@ class _pool:
 # informative. Checked (JSON Schema, draft 7) when a dataset is opened.
 _SHARD_FILE = {"type": "string", "pattern": r"^[^/\\]+\.npy$"}  # a file name inside the folder, nothing else
 _SHARD = {"type": "object", "required": ["file", "n"],
-          "properties": {"file": _SHARD_FILE, "n": {"type": "integer", "minimum": 0}}}
+          "properties": {"file": _SHARD_FILE, "n": {"type": "integer", "minimum": 0, "maximum": MAX_CLIPS}}}
 MANIFEST_SCHEMA = {
     "type": "object",
     "required": ["format", "spectrogram_config", "splits", "clips"],
@@ -325,12 +404,13 @@ MANIFEST_SCHEMA = {
         "spectrogram_config": {"type": "object"},
         "splits": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["n_clips", "shards"],
-            "properties": {"n_clips": {"type": "integer", "minimum": 0},
+            "properties": {"n_clips": {"type": "integer", "minimum": 0, "maximum": MAX_CLIPS},
                            "shards": {"type": "array", "items": _SHARD}}}},
         "clips": {"type": "array", "items": {
             "type": "object", "required": ["split", "shard", "row", "source", "offset", "label"],
             "properties": {"split": {"type": "string"}, "shard": _SHARD_FILE,
-                           "row": {"type": "integer", "minimum": 0}, "source": {"type": "string"},
+                           "row": {"type": "integer", "minimum": 0, "maximum": MAX_CLIPS},
+                           "source": {"type": "string"},
                            "offset": {"type": "number"}, "label": {"type": "string"},
                            "meta": {"type": "object"}}}},
     },
@@ -377,6 +457,7 @@ class PreparedDataset:
             config = SpectrogramConfig.from_dict(manifest["spectrogram_config"])
         except ConfigError as err:
             raise DatasetError(f"{file}: {err}") from None
+        _check_counts(folder, manifest, config)
         return cls(folder, manifest, config, hashlib.sha256(raw).hexdigest())
 
     @property
@@ -409,9 +490,23 @@ class PreparedDataset:
         return self.splits[split]
 
     def shards(self, split: str) -> Iterator[np.ndarray]:
-        """One split's shards, each float16 [n, n_bins, n_frames] (memory-mapped), checked against the config."""
+        """One split's shards, each float16 [n, n_bins, n_frames], checked against the config and
+        to hold only finite values (:class:`DatasetError` naming the shard, row and clip)."""
         for f in self.shard_files(split):
-            yield _load_shard(f, self.config)
+            arr = _load_shard(f, self.config)
+            finite = np.isfinite(arr).all(axis=(1, 2))
+            if not finite.all():
+                row = int(np.argmin(finite))
+                clip = next((c for c in self.clips if c["shard"] == f.name and c["row"] == row), None)
+                what = f" (clip {clip.get('index', '?')} from {clip['source']} @ {clip['offset']} s)" if clip else ""
+                raise DatasetError(f"{f}: row {row}{what} holds NaN or Inf, {int((~finite).sum())} of {len(arr)} rows "
+                                   f"in all; prepare the dataset again")
+            yield arr
+
+    def check_finite(self, split: str) -> None:
+        """Reads a split once; :class:`DatasetError` naming the shard, row and clip of a NaN or Inf."""
+        for _ in self.shards(split):
+            pass
 
     def load(self, split: str = "train", *, limit: int | None = None) -> np.ndarray:
         """One split as float32 [n, n_bins, n_frames, 1] in [0, 1], in manifest order."""
@@ -503,6 +598,37 @@ DatasetLike = Union[str, os.PathLike, PreparedDataset]
 def open_dataset(data: DatasetLike) -> PreparedDataset:
     """A :class:`PreparedDataset` for a folder (reading its manifest once), or ``data`` itself if it is one."""
     return data if isinstance(data, PreparedDataset) else PreparedDataset.open(data)
+
+
+def _check_counts(folder: Path, manifest: dict[str, Any], config: SpectrogramConfig) -> None:
+    """The manifest's counts and row indices against each other and the shards' real shapes
+    (read from the ``.npy`` headers only)."""
+    file = folder / MANIFEST
+    rows: dict[str, tuple[str, int]] = {}
+    for split, info in manifest["splits"].items():
+        total = sum(s["n"] for s in info["shards"])
+        if total != info["n_clips"]:
+            raise DatasetError(f"{file}: split {split!r} claims n_clips={info['n_clips']} but its shards hold "
+                               f"{total} rows")
+        for s in info["shards"]:
+            path = folder / s["file"]
+            if not path.is_file():
+                raise DatasetError(f"{path}: shard listed in the manifest is missing")
+            n = len(_load_shard(path, config))
+            if n != s["n"]:
+                raise DatasetError(f"{path}: holds {n} rows, the manifest says {s['n']}")
+            rows[s["file"]] = (split, n)
+    counts = dict.fromkeys(manifest["splits"], 0)
+    for i, c in enumerate(manifest["clips"]):
+        split, n = rows.get(c["shard"], (None, 0))
+        if split != c["split"] or c["row"] >= n:
+            raise DatasetError(f"{file}: clip {i} points at row {c['row']} of {c['shard']} in split {c['split']!r}, "
+                               f"which is not there")
+        counts[split] += 1
+    for split, n in counts.items():
+        if n != manifest["splits"][split]["n_clips"]:
+            raise DatasetError(f"{file}: split {split!r} lists {n} clips but claims n_clips="
+                               f"{manifest['splits'][split]['n_clips']}")
 
 
 def _load_shard(file: Path, config: SpectrogramConfig) -> np.ndarray:

@@ -31,3 +31,7 @@ class ModelFileError(VaeTfpError):
 
 class TrainingError(VaeTfpError):
     """Training stopped: NaN loss, out of memory, or a run that cannot be resumed as asked."""
+
+
+class FolderLockedError(VaeTfpError):
+    """Another live process is writing the folder (a model being trained, a dataset being prepared)."""

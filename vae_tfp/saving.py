@@ -14,6 +14,9 @@ Loading reads only JSON and numeric arrays, checks every value and size before b
 anything, verifies each file's hash, then rebuilds the networks from the config. Generating
 needs only the decoder and prior; encoding only the encoder. A save is written to a temporary
 folder and swapped in with renames, so a crash while saving leaves the previous model whole.
+Whoever writes a model folder (``train``, ``fit-prior``, a save) holds its
+:class:`~vae_tfp.files.FolderLock`; readers never take it, and a reader recovers an
+interrupted save only when no live process holds the lock.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -30,7 +34,7 @@ import numpy as np
 
 from .config import ModelConfig, SpectrogramConfig
 from .errors import ConfigError, ModelFileError
-from .files import read_format_json, replace_dir, sha256_file, write_json_atomic
+from .files import FolderLock, os_error_message, read_format_json, replace_dir, sha256_file, write_json_atomic
 
 FORMAT = "vae_tfp.model/1"
 CONFIG = "config.json"
@@ -93,30 +97,40 @@ def _atomic_folder(path: Path, needed_bytes: int = 0):
     """Yields a temporary sibling folder to fill; swaps it in for ``path`` when the block succeeds.
 
     Any failure removes the temporary folder and leaves the previous model intact; an
-    ``OSError`` (a full disk included) becomes one :class:`ModelFileError` naming ``path``.
+    ``OSError`` (a full disk, a permission) becomes one :class:`ModelFileError` naming the cause.
+    The folder's lock is held throughout (:class:`FolderLockedError` if another process has it).
     """
+    needed = needed_bytes + SAVE_SLACK_BYTES
+
+    def error(err: OSError) -> ModelFileError:
+        return ModelFileError(f"cannot write model: {os_error_message(err, path, needed=needed)}; the previous "
+                              f"model is unchanged")
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        recover_interrupted_save(path)
-        # HDF5 crashes the process (SIGSEGV) when the disk fills mid-write: check the space first.
-        free = shutil.disk_usage(path.parent).free
-        if free < needed_bytes + SAVE_SLACK_BYTES:
-            raise OSError(28, f"No space left on device: the model needs "
-                              f"{(needed_bytes + SAVE_SLACK_BYTES) / 2**20:.1f} MB, {free / 2**20:.1f} MB free")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
+        lock = FolderLock(path, what="--model folder").acquire()
     except OSError as err:
-        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
-                             f"is unchanged") from None
+        raise error(err) from None
     try:
-        yield tmp
-        replace_dir(tmp, path, carry=(CHECKPOINTS,))
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelFileError(f"{path}: cannot write model ({err.strerror or err}); the previous model "
-                             f"is unchanged") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        try:
+            recover_interrupted_save(path)
+            # HDF5 crashes the process (SIGSEGV) when the disk fills mid-write: check the space first.
+            if shutil.disk_usage(path.parent).free < needed:
+                raise OSError(28, "No space left on device", os.fspath(path))
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
+        except OSError as err:
+            raise error(err) from None
+        try:
+            yield tmp
+            replace_dir(tmp, path, carry=(CHECKPOINTS,))
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise error(err) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    finally:
+        lock.release()
 
 
 def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, history: list | None = None,
@@ -183,9 +197,16 @@ def recover_interrupted_save(path: str | os.PathLike) -> None:
 
     A temporary folder whose ``config.json`` exists is complete (it is written last): the swap is
     rolled forward. Incomplete temporary folders are removed. If only the previous model's
-    ``.old`` folder is left, it is put back.
+    ``.old`` folder is left, it is put back. Nothing is touched while another live process holds
+    the folder's lock: its temporary folder is a save in progress, not a leftover.
     """
     path = Path(path)
+    with FolderLock.try_hold(path) as mine:
+        if mine:
+            _recover(path)
+
+
+def _recover(path: Path) -> None:
     temps = sorted(path.parent.glob(f".{path.name}.saving-*"), key=lambda d: d.stat().st_mtime)
     complete = [d for d in temps if (d / CONFIG).is_file()]
     for d in temps:
@@ -222,6 +243,10 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
     path = Path(path)
     file = path / CONFIG
     recover_interrupted_save(path)
+    for _ in range(50):  # a live writer swaps the folder with two renames: wait out the gap
+        if path.is_dir() or not FolderLock.held_by_other(path):
+            break
+        time.sleep(0.1)
     if not path.is_dir():
         old = sorted(path.parent.glob(f".{path.name}.old-*"))
         hint = f" (an interrupted save left the previous model at {old[-1]})" if old else ""

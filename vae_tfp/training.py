@@ -44,7 +44,7 @@ import tf_keras as keras
 from .config import ModelConfig
 from .dataset import DatasetLike, open_dataset
 from .errors import ConfigError, DatasetError, ModelFileError, TrainingError
-from .files import write_json_atomic
+from .files import FolderLock, is_disk_full, os_error_message, remove, write_json_atomic
 from .model import VAE, make_optimizer, map_batches, posterior_stats, reconstruction_mean
 from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save, save_model
 
@@ -232,8 +232,12 @@ class _EpochEnd(keras.callbacks.Callback):
         logs = dict(logs or {})
         if not all(math.isfinite(float(v)) for v in logs.values()):
             self.model.stop_training = True
-            raise TrainingError(f"loss became NaN/Inf in epoch {epoch + 1} ({logs}); the last good checkpoint "
-                                f"(epoch {int(self.epoch_var.numpy())}) and best model in {self.model_dir} are kept")
+            done = int(self.epoch_var.numpy())
+            kept = (f"the last good checkpoint (epoch {done}) and the best model in {self.model_dir} are kept" if done
+                    else "no epoch had completed, so nothing was saved")
+            raise TrainingError(f"loss became NaN/Inf in epoch {epoch + 1} "
+                                f"({', '.join(f'{k}={float(v):.4g}' for k, v in logs.items())}); {kept}; "
+                                f"the input is finite, so lower --lr or try --clip-norm")
         diag = diagnostics(self.vae.encoder, self.vae.decoder, self.vae.prior, self.val_x, self.train_mean)
         record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self.t0, 2),
                   **{k: float(v) for k, v in logs.items()},
@@ -247,9 +251,19 @@ class _EpochEnd(keras.callbacks.Callback):
                 warnings.warn(warning, stacklevel=2)
         self.history.append(record)
         ckpt_dir = Path(self.manager.directory)
-        write_json_atomic(ckpt_dir / HISTORY, self.history)
-        self.epoch_var.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
+        try:
+            write_json_atomic(ckpt_dir / HISTORY, self.history)
+            self.epoch_var.assign(epoch + 1)
+            self.manager.save(checkpoint_number=epoch + 1)
+        except (OSError, tf.errors.OpError) as err:
+            self.epoch_var.assign(epoch)
+            state = sum(4 * int(np.prod(v.shape)) for v in self.vae.variables + self.vae.optimizer.variables())
+            path = getattr(err, "filename", None) or ckpt_dir
+            reason = os_error_message(err, path, needed=state) if isinstance(err, OSError) or is_disk_full(err) \
+                else f"{ckpt_dir}: {err.message.splitlines()[0][:200]}"
+            raise TrainingError(f"cannot write the checkpoint of epoch {epoch + 1}: {reason}; "
+                                f"{'epoch ' + str(epoch) + ' is the last one kept' if epoch else 'nothing was saved'}"
+                                ) from None
         if self.writer is not None:
             self._tensorboard(epoch + 1, record)
         val = record.get("val_neg_elbo", record.get("neg_elbo"))
@@ -449,22 +463,48 @@ def train(
                           f"{tuple(config.input_shape)}; prepare the data with the matching --spec")
     if not data.n_clips("train"):
         raise DatasetError(f"{data.path}: the train split is empty; nothing to train on")
-    recover_interrupted_save(model_dir)
-    ckpt_dir = model_dir / CHECKPOINTS
-    if not resume and ckpt_dir.exists():
-        raise TrainingError(f"{model_dir}: already has a training run; use --resume to continue it or "
-                            f"choose another --model folder")
-    keras.utils.set_random_seed(seed)
-    plan = determinism_plan(deterministic, jit_compile)
-    if plan["op_determinism"]:
-        tf.config.experimental.enable_op_determinism()
-    log(f"training on {describe_devices()}; op determinism {'on' if plan['op_determinism'] else 'off'}")
     strategy = strategy or tf.distribute.get_strategy()
     chief = strategy.extended.should_checkpoint  # False only on a non-chief worker of a multi-worker strategy
     if not chief:
         # Multi-worker: every worker takes part in saving, but only the chief writes the real folder.
         model_dir = Path(tempfile.mkdtemp(prefix=f"{model_dir.name}.worker-"))
-        ckpt_dir = model_dir / CHECKPOINTS
+    try:
+        model_dir.parent.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(model_dir, what="--model folder", log=log).acquire()
+    except OSError as err:
+        raise TrainingError(f"cannot write the model folder: {os_error_message(err, model_dir)}") from None
+    try:
+        return _train(data, model_dir, config, chief=chief, strategy=strategy, epochs=epochs, batch_size=batch_size,
+                      resume=resume, seed=seed, early_stopping_patience=early_stopping_patience,
+                      steps_per_epoch=steps_per_epoch, val_examples=val_examples, jit_compile=jit_compile,
+                      mixed_precision=mixed_precision, deterministic=deterministic, clip_norm=clip_norm,
+                      tensorboard=tensorboard, fit_prior=fit_prior, verbose=verbose, log=log)
+    except OSError as err:
+        raise TrainingError(f"cannot write the model folder: {os_error_message(err, model_dir)}") from None
+    finally:
+        lock.release()
+
+
+def _train(data, model_dir: Path, config: ModelConfig, *, chief, strategy, epochs, batch_size, resume, seed,
+           early_stopping_patience, steps_per_epoch, val_examples, jit_compile, mixed_precision, deterministic,
+           clip_norm, tensorboard, fit_prior, verbose, log) -> list[dict]:
+    spec = data.config
+    recover_interrupted_save(model_dir)
+    ckpt_dir = model_dir / CHECKPOINTS
+    if not resume and ckpt_dir.exists():
+        if tf.train.latest_checkpoint(os.fspath(ckpt_dir)):
+            raise TrainingError(f"{model_dir}: already has a training run; use --resume to continue it or "
+                                f"choose another --model folder")
+        remove(ckpt_dir)  # a run that failed before its first checkpoint: nothing to continue
+        log(f"note: removed {ckpt_dir}, left by a run that saved no checkpoint")
+    # the input read once before anything is written: a NaN or Inf is named with its shard and row
+    train_mean = data.mean_image()
+    data.check_finite("val")
+    keras.utils.set_random_seed(seed)
+    plan = determinism_plan(deterministic, jit_compile)
+    if plan["op_determinism"]:
+        tf.config.experimental.enable_op_determinism()
+    log(f"training on {describe_devices()}; op determinism {'on' if plan['op_determinism'] else 'off'}")
     if mixed_precision not in (None, "float32", "mixed_float16", "mixed_bfloat16"):
         raise ConfigError(f"mixed_precision={mixed_precision!r} must be mixed_float16, mixed_bfloat16 or None")
     keras.mixed_precision.set_global_policy(mixed_precision or "float32")
@@ -501,7 +541,7 @@ def train(
     callbacks: list[keras.callbacks.Callback] = [
         _EpochEnd(vae=vae, manager=manager, epoch_var=epoch_var, history=history, model_dir=model_dir,
                   spec_config=spec, data_hash=data.sha256, val_x=val_x,
-                  train_mean=data.mean_image(), log=log, writer=writer, image_x=val_x[:4]),
+                  train_mean=train_mean, log=log, writer=writer, image_x=val_x[:4]),
     ]
     callbacks.insert(0, keras.callbacks.TerminateOnNaN())  # stop at the first NaN batch; _EpochEnd reports it
     if tensorboard:
@@ -514,7 +554,9 @@ def train(
         vae.fit(train_ds, validation_data=val_ds if data.n_clips("val") else None,
                 epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                 verbose=verbose)
-    except tf.errors.ResourceExhaustedError:
+    except tf.errors.ResourceExhaustedError as err:
+        if is_disk_full(err):
+            raise TrainingError(f"cannot write to the model folder: {os_error_message(err, model_dir)}") from None
         raise TrainingError(out_of_memory_message(config, batch_size, mixed_precision=bool(mixed_precision)
                                                   and mixed_precision != "float32")) from None
     if not chief:
