@@ -49,3 +49,44 @@ def test_evaluate_with_samples_and_fit_prior(trained_tiny, tiny_dataset, tmp_pat
     for key in ("fid", "inception_score", "ndb_k", "precision", "recall", "confidence", "brightness_ratio"):
         assert key in rows["prior T=1"]
     assert rows["prior T=1"]["n"] == 16 and result["prior_hole_gap"] is not None
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "M", "--out", "o", "-n", "-1"], "-1 must be >= 1"),
+    (["generate", "M", "--out", "o", "-n", "2000000"], "<= 1000000"),
+    (["generate", "M", "--out", "o", "--temperature", "nan"], "'nan' must be finite"),
+    (["generate", "M", "--out", "o", "--temperature", "-1"], "must be > 0"),
+    (["train", "D", "--model", "M", "--epochs", "0"], "0 must be >= 1"),
+    (["train", "D", "--model", "M", "--epochs", "1", "--lr", "inf"], "'inf' must be finite"),
+    (["evaluate", "M", "D", "--samples", "-5"], "must be >= 0"),
+    (["interpolate", "M", "a", "b", "--out", "o", "--steps", "1"], "must be >= 2"),
+    (["prepare", "x", "--out", "o", "--workers", "0"], "must be >= 1"),
+])
+def test_numbers_are_checked_at_parse_time(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_evaluate_json_is_valid_even_with_non_finite_values(trained_tiny, tiny_dataset, capsys, monkeypatch):
+    import vae_tfp.training as training
+
+    evaluate = training.evaluate
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: {**evaluate(*a, **k), "neg_elbo_nats": float("nan")})
+    assert main(["evaluate", str(trained_tiny), str(tiny_dataset), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["neg_elbo_nats"] is None
+
+
+def test_an_os_error_no_site_named_is_one_line(monkeypatch, capsys, tmp_path):
+    import vae_tfp.metrics as metrics
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "x"))
+
+    monkeypatch.setattr(metrics, "roundtrip_files", denied)
+    assert main(["roundtrip", "a.wav", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path / 'x'}: permission denied" in err

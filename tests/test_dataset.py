@@ -196,3 +196,61 @@ def test_an_opened_dataset_is_read_once_and_matches_the_folder_functions(tiny_da
     assert [s for s, _, _ in data.iter_splits()] == [s for s in ("train", "val", "test") if data.n_clips(s)]
     with pytest.raises(DatasetError, match="no split 'dev'"):
         data.load("dev")
+
+
+@pytest.mark.parametrize("out", ["source", "parent", "file", "other_folder"])
+def test_overwrite_never_replaces_what_is_not_a_dataset(audio_folder, tmp_path, tiny, out):
+    import os
+
+    target = {"source": audio_folder, "parent": audio_folder.parent, "file": tmp_path / "notes.txt",
+              "other_folder": tmp_path / "thesis"}[out]
+    if out == "file":
+        target.write_text("mine")
+    if out == "other_folder":
+        target.mkdir()
+        (target / "chapter.tex").write_text("mine")
+    before = sorted((p, p.stat().st_size) for p in tmp_path.rglob("*") if p.is_file())
+    match = {"source": "holds the input", "parent": "holds the input", "file": "not a folder",
+             "other_folder": "not a prepared dataset"}[out]
+    with pytest.raises(DatasetError, match=match):
+        prepare_dataset([audio_folder], target, tiny, progress=False, overwrite=True, log=lambda _: None)
+    assert sorted((p, p.stat().st_size) for p in tmp_path.rglob("*") if p.is_file()) == before
+    assert not [p for p in os.listdir(target.parent) if p.startswith(f".{target.name}.")]  # no stray .NAME.old-PID
+
+
+def test_leftovers_of_a_killed_prepare_are_cleaned_by_the_next(audio_folder, tmp_path, tiny):
+    (tmp_path / ".ds.partial-abc" / "parts").mkdir(parents=True)
+    notes = []
+    prepare_dataset([audio_folder], tmp_path / "ds", tiny, progress=False, log=notes.append)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "src"]
+    assert any("left by an interrupted prepare" in n for n in notes)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m["splits"]["train"].update(n_clips=10**12), "n_clips must be smaller than or equal"),
+    (lambda m: m["splits"]["train"].update(n_clips=m["splits"]["train"]["n_clips"] + 1), "claims n_clips="),
+    (lambda m: m["clips"][0].update(row=999), "clip 0 points at row 999"),
+    (lambda m: m["splits"]["train"]["shards"][0].update(n=1), "claims n_clips|holds \\d+ rows"),
+])
+def test_manifest_counts_are_checked_against_the_shards(tiny_dataset, tmp_path, edit, match):
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, ds)
+    manifest = json.loads((ds / "manifest.json").read_text())
+    edit(manifest)
+    (ds / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match=match):
+        load_manifest(ds)
+
+
+def test_nan_in_a_shard_is_named_with_its_row_and_clip(tiny_dataset, tmp_path):
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, ds)
+    x = np.load(ds / "test-00000.npy")
+    x[2, 0, 0] = np.inf
+    np.save(ds / "test-00000.npy", x)
+    with pytest.raises(DatasetError, match=r"test-00000.npy: row 2 \(clip \d+ from .*\) holds NaN or Inf, 1 of"):
+        load_numpy(ds, "test")

@@ -95,3 +95,27 @@ def test_explorer_sliders_move_the_latent(trained_tiny, tiny_dataset):
     box = ex.widget()
     box.children[0].children[0].children[0].value = 1.0  # move a slider: the view re-renders
     assert "PC1 +1.0" in box.children[0].children[1].value
+
+
+def test_generate_streams_in_batches_with_the_same_files(trained_tiny, tmp_path):
+    from vae_tfp.operations import op_generate
+
+    one = op_generate(trained_tiny, tmp_path / "one", n=5, n_iter=2, phase_init="pghi", progress=False)
+    batched = op_generate(trained_tiny, tmp_path / "batched", n=5, n_iter=2, phase_init="pghi", batch_size=2,
+                          progress=False)
+    assert [i["name"] for i in batched["items"]] == [f"sample_{k:02d}" for k in range(5)]
+    for a, b in zip(one["items"], batched["items"]):
+        assert a["z"] == b["z"]
+        assert (tmp_path / "one" / a["png"]).read_bytes() == (tmp_path / "batched" / b["png"]).read_bytes()
+
+
+def test_generate_stops_at_a_full_disk_with_what_it_wrote_listed(trained_tiny, tmp_path, monkeypatch):
+    import vae_tfp.operations as operations
+    from vae_tfp.errors import VaeTfpError
+
+    free = iter([10**9, 10**9, 10])  # room for two batches, then a full disk
+    monkeypatch.setattr(operations, "free_bytes", lambda _: next(free))
+    with pytest.raises(VaeTfpError, match="disk full .* 4 of 7 samples written and listed in results.json"):
+        operations.op_generate(trained_tiny, tmp_path / "g", n=7, n_iter=2, batch_size=2, progress=False)
+    listed = json.loads((tmp_path / "g" / "results.json").read_text())["items"]
+    assert len(listed) == 4 and sorted(p.name for p in (tmp_path / "g").glob("*.wav")) == [i["wav"] for i in listed]

@@ -71,8 +71,11 @@ def test_evaluate_samples_table(trained_tiny, tiny_dataset, reference):
     from vae_tfp.saving import load_model
     from vae_tfp.sample_metrics import format_table
 
+    logged = []
     result = evaluate_samples(load_model(trained_tiny), tiny_dataset, n_samples=24, temperatures=(1.0, 0.5),
-                              reference=reference)
+                              reference=reference, log=logged.append)
+    # 24 samples for 64-dimensional features: the table says it is unreliable, in the result and the log
+    assert "from 24 samples per set are unreliable" in result["warning"] and any("unreliable" in m for m in logged)
     sets = [r["set"] for r in result["rows"]]
     assert sets[:5] == ["real (held-out)", "dataset mean", "reconstructions", "prior T=1", "prior T=0.5"]
     assert any(s.startswith("component ") for s in sets) and "interpolation midpoints" in sets
@@ -97,3 +100,10 @@ def test_datasets_without_labels_use_a_pca_embedding(tmp_path):
     floor = score(reference, real)
     mean = score(reference, np.repeat(train.mean(0)[None], len(real), axis=0))
     assert "inception_score" not in floor and floor["fid"] < mean["fid"] and mean["recall"] == 0.0
+
+
+def test_no_small_sample_warning_at_twice_the_feature_dimension():
+    from vae_tfp.classifier import FEATURE_DIM
+    from vae_tfp.sample_metrics import small_sample_warning
+
+    assert small_sample_warning(2 * FEATURE_DIM) is None and small_sample_warning(2 * FEATURE_DIM - 1)

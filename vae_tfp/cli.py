@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -17,6 +18,46 @@ from pathlib import Path
 from .errors import VaeTfpError
 from .phase import DEFAULT_PHASE_INIT, PHASE_INITS
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
+
+
+def _number(kind, *, low=None, high=None, low_open=False):
+    """An argparse ``type``: a finite ``kind`` (int or float) in [low, high] (``low_open``: > low),
+    so a bad value is refused at parse time with the range in the message."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} must be finite")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if too_low or (high is not None and value > high):
+            bounds = (f"{'>' if low_open else '>='} {low}" if low is not None else "") + \
+                     (f"{' and ' if low is not None else ''}<= {high}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"{text} must be {bounds}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+MAX_GENERATE = 1_000_000  # samples one `generate` writes (a sample's files take ~0.5-1 MB at 512 x 512)
+COUNT = _number(int, low=1)
+NON_NEGATIVE_INT = _number(int, low=0)
+POSITIVE = _number(float, low=0, low_open=True)
+NON_NEGATIVE = _number(float, low=0)
+FINITE = _number(float)
+
+
+def _finite_json(value):
+    """``value`` with NaN and Inf as null, so what is printed is always valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
 
 
 def _spec_config(args):
@@ -88,7 +129,7 @@ def cmd_evaluate(args) -> int:
     if not args.per_dim:
         result.pop("kl_per_dim")
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    print(json.dumps(result, indent=None if args.json else 1))
+    print(json.dumps(_finite_json(result), indent=None if args.json else 1, allow_nan=False))
     if "samples" in result and not args.json:
         from .sample_metrics import format_table
 
@@ -178,7 +219,7 @@ def cmd_demo(args) -> int:
 
     result = run_demo(args.out, data_dir=args.data, spec=args.spec, preset=args.preset, epochs=args.epochs,
                       workers=args.workers)
-    print(json.dumps(result, indent=1))
+    print(json.dumps(_finite_json(result), indent=1, allow_nan=False))
     print(f"report: {result['report']}")
     return 0
 
@@ -193,9 +234,9 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     out, quiet, seed, workers, inversion = group(), group(), group(), group(), group()
     out.add_argument("--out", required=True, type=Path, help="output folder")
     quiet.add_argument("--quiet", action="store_true", help="no progress bars")
-    seed.add_argument("--seed", type=int, default=0)
-    workers.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes preparing audio")
-    inversion.add_argument("--iters", type=int, default=DEFAULT_GRIFFIN_LIM_ITERS,
+    seed.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
+    workers.add_argument("--workers", type=COUNT, default=os.cpu_count() or 1, help="processes preparing audio")
+    inversion.add_argument("--iters", type=_number(int, low=0, high=10_000), default=DEFAULT_GRIFFIN_LIM_ITERS,
                            help=f"Griffin-Lim iterations (default: {DEFAULT_GRIFFIN_LIM_ITERS})")
     inversion.add_argument("--phase-init", default=DEFAULT_PHASE_INIT, choices=PHASE_INITS,
                            help=f"Griffin-Lim's starting phase: pghi = phase-gradient heap integration, estimated "
@@ -221,44 +262,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo-data", help="render the embedded dataset (soundfont notes and Bach chorales)",
                        parents=[g["out"], g["quiet"]])
-    p.add_argument("--sample-rate", type=int, default=DEFAULT_SAMPLE_RATE)
-    p.add_argument("--chorales", type=int, default=24, help="number of chorales (0 for none)")
+    p.add_argument("--sample-rate", type=_number(int, low=1000, high=384_000), default=DEFAULT_SAMPLE_RATE)
+    p.add_argument("--chorales", type=NON_NEGATIVE_INT, default=24, help="number of chorales (0 for none)")
     p.set_defaults(func=cmd_demo_data)
 
     p = sub.add_parser("prepare", help="audio files/folders → spectrogram dataset",
                        parents=[g["out"], g["spec"], g["workers"], g["quiet"]])
     p.add_argument("sources", nargs="+", type=Path)
-    p.add_argument("--clip-hop", type=float, default=None, help="seconds between clip starts (default: clip length)")
-    p.add_argument("--seed", type=int, default=0, help="split seed")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--clip-hop", type=POSITIVE, default=None, help="seconds between clip starts (default: clip length)")
+    p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="split seed")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it is a prepared dataset (never anything else: not a file, not a folder without a dataset manifest, never a source folder or one that holds it)")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("roundtrip", help="audio → spectrogram → audio: the representation's ceiling",
                        parents=[g["out"], g["spec"], g["inversion"]])
     p.add_argument("files", nargs="+", type=Path)
-    p.add_argument("--max-clips", type=int, default=4, help="clips per file")
+    p.add_argument("--max-clips", type=COUNT, default=4, help="clips per file")
     p.set_defaults(func=cmd_roundtrip)
 
     p = sub.add_parser("train", help="train a VAE on a prepared dataset", parents=[g["seed"]])
     p.add_argument("data", type=Path)
     p.add_argument("--model", required=True, type=Path, help="output folder, e.g. saved_models/NAME")
     p.add_argument("--preset", default="default", choices=presets, help="model preset (default: default)")
-    p.add_argument("--epochs", type=int, required=True)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--epochs", type=COUNT, required=True)
+    p.add_argument("--batch-size", type=COUNT, default=16)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--beta", type=float, default=None)
-    p.add_argument("--warmup", type=int, default=None, help="KL warm-up steps")
-    p.add_argument("--free-bits", type=float, default=None,
+    p.add_argument("--beta", type=NON_NEGATIVE, default=None)
+    p.add_argument("--warmup", type=NON_NEGATIVE_INT, default=None, help="KL warm-up steps")
+    p.add_argument("--free-bits", type=NON_NEGATIVE, default=None,
                    help="nats per latent dimension not charged to the encoder (Kingma et al. 2016)")
-    p.add_argument("--free-nats", type=float, default=None, help="legacy per-example KL floor (prefer --free-bits)")
+    p.add_argument("--free-nats", type=NON_NEGATIVE, default=None, help="legacy per-example KL floor (prefer --free-bits)")
     p.add_argument("--fit-prior", action="store_true",
                    help="at the end, refit the prior to the training codes (as `vae-tfp fit-prior`)")
     p.add_argument("--likelihood", default=None, choices=LIKELIHOODS)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--clip-norm", type=float, default=None,
+    p.add_argument("--lr", type=POSITIVE, default=None)
+    p.add_argument("--clip-norm", type=POSITIVE, default=None,
                    help="clip the gradients to this global norm (off by default)")
-    p.add_argument("--early-stopping", type=int, default=None, help="patience in epochs")
-    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--early-stopping", type=COUNT, default=None, help="patience in epochs")
+    p.add_argument("--steps-per-epoch", type=COUNT, default=None)
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     p.add_argument("--mixed-precision", default=None, choices=("mixed_float16", "mixed_bfloat16"),
                    help="half-precision convolutions (GPU); distributions and loss stay float32")
@@ -275,10 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--json", action="store_true", help="one line of JSON")
     p.add_argument("--per-dim", action="store_true", help="include KL per latent dimension")
-    p.add_argument("--samples", type=int, default=0,
+    p.add_argument("--samples", type=NON_NEGATIVE_INT, default=0,
                    help="also score N prior samples per temperature against the real floor and the mean image "
                         "(FID, IS, NDB/K, precision/recall, brightness; trains the dataset's classifier once)")
-    p.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.8, 0.6],
+    p.add_argument("--temperatures", type=POSITIVE, nargs="+", default=[1.0, 0.8, 0.6],
                    help="prior temperatures scored with --samples")
     p.set_defaults(func=cmd_evaluate)
 
@@ -287,23 +329,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path)
     p.add_argument("data", type=Path, help="prepared dataset (the one the model was trained on)")
     p.add_argument("--split", default="train", choices=SPLITS)
-    p.add_argument("--modes", type=int, default=None, help="components (default: the model's num_modes)")
-    p.add_argument("--samples-per-clip", type=int, default=8, help="codes drawn from q(z|x) per clip")
+    p.add_argument("--modes", type=COUNT, default=None, help="components (default: the model's num_modes)")
+    p.add_argument("--samples-per-clip", type=COUNT, default=8, help="codes drawn from q(z|x) per clip")
     p.set_defaults(func=cmd_fit_prior)
 
     model_ops = [g["out"], g["inversion"]]
     p = sub.add_parser("generate", help="sample the prior, decode, write WAVs and PNGs", parents=model_ops + [g["seed"]])
     p.add_argument("model", type=Path)
-    p.add_argument("-n", type=int, default=8)
-    p.add_argument("--component", type=int, default=None, help="sample one mixture component")
-    p.add_argument("--temperature", type=float, default=1.0, help="scale of the component std")
+    p.add_argument("-n", type=_number(int, low=1, high=MAX_GENERATE), default=8,
+                   help=f"samples, written to disk in batches (at most {MAX_GENERATE})")
+    p.add_argument("--component", type=NON_NEGATIVE_INT, default=None, help="sample one mixture component")
+    p.add_argument("--temperature", type=POSITIVE, default=1.0, help="scale of the component std")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("reconstruct", help="audio files → encode → decode → audio, beside the round trip",
                        parents=model_ops)
     p.add_argument("model", type=Path)
     p.add_argument("files", nargs="+", type=Path)
-    p.add_argument("--max-clips", type=int, default=4)
+    p.add_argument("--max-clips", type=COUNT, default=4)
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("encode", help="posterior means and scales of files or datasets → .npz")
@@ -318,18 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path)
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--steps", type=_number(int, low=2, high=1000), default=8)
     p.add_argument("--spherical", action="store_true")
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("arithmetic", help="weighted averages of clips' latents, and label vectors", parents=model_ops)
     p.add_argument("model", type=Path)
     p.add_argument("clips", nargs="+", help="FILE or DATASET:INDEX")
-    p.add_argument("--weights", type=float, nargs="*", default=None)
+    p.add_argument("--weights", type=FINITE, nargs="*", default=None)
     p.add_argument("--data", type=Path, default=None, help="dataset for label vectors")
     p.add_argument("--add", default=None, help="label whose mean latent is added")
     p.add_argument("--subtract", default=None, help="label whose mean latent is subtracted")
-    p.add_argument("--amount", type=float, default=1.0)
+    p.add_argument("--amount", type=FINITE, default=1.0)
     p.set_defaults(func=cmd_arithmetic)
 
     p = sub.add_parser("project", help="2-D map of a dataset's latents coloured by label (PNG + CSV)",
@@ -345,14 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path)
     p.add_argument("--files", nargs="*", type=Path, default=[], help="audio files to reconstruct")
     p.add_argument("--interpolate", nargs=2, default=None, metavar=("A", "B"))
-    p.add_argument("-n", type=int, default=8)
+    p.add_argument("-n", type=_number(int, low=1, high=256), default=8)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the main job on the embedded dataset", parents=[g["spec_small"], g["workers"]])
     p.add_argument("--out", type=Path, default=Path("outputs/demo"))
     p.add_argument("--data", type=Path, default=Path("data"))
     p.add_argument("--preset", default="small", choices=presets, help="model preset to train (default: small)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=COUNT, default=30)
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -365,6 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"vae-tfp {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a write or read that no site above named: still one line, the real cause
+        if args.debug:
+            raise
+        from .files import os_error_message
+
+        print(f"vae-tfp {args.command}: error: {os_error_message(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"vae-tfp {args.command}: interrupted", file=sys.stderr)

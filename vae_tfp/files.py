@@ -102,7 +102,7 @@ def remove(path: Path) -> None:
 
 # --- the true reason of an OSError ------------------------------------------------------------
 
-def _size(n: float) -> str:
+def human_size(n: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -149,8 +149,8 @@ def os_error_message(err: BaseException, path: str | os.PathLike | None = None, 
     where = getattr(err, "filename", None) or path
     if is_disk_full(err, where or path):
         free = free_bytes(where or path or ".")
-        need = f", {_size(needed)} needed" if needed else ""
-        return (f"{where}: disk full ({_size(free) if free is not None else 'unknown'} free{need}); "
+        need = f", {human_size(needed)} needed" if needed else ""
+        return (f"{where}: disk full ({human_size(free) if free is not None else 'unknown'} free{need}); "
                 f"free some space or write elsewhere")
     if isinstance(err, PermissionError) or getattr(err, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"{where}: permission denied ({getattr(err, 'strerror', None) or err}); choose a folder you can write"
@@ -271,7 +271,7 @@ class FolderLock:
         a held lock or an unwritable parent folder."""
         from .errors import FolderLockedError
 
-        lock = cls(folder, log=lambda _: None)
+        lock = cls(folder)
         try:
             lock.acquire()
         except (FolderLockedError, OSError):

@@ -7,6 +7,7 @@ All functions take a :class:`~vae_tfp.saving.LoadedModel` (or anything with ``en
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -44,8 +45,10 @@ def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
     k = model.config.num_modes
     if component is not None and not 0 <= component < k:
         raise ConfigError(f"component={component} must be in [0, {k - 1}]")
-    if temperature <= 0:
-        raise ConfigError(f"temperature={temperature} must be positive")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ConfigError(f"temperature={temperature} must be a positive number")
+    if n < 0:
+        raise ConfigError(f"n={n} must be a non-negative number of samples")
     locs, scales = mixture_components(model.prior)
     scales = scales * temperature
     rng = np.random.default_rng(seed)

@@ -18,8 +18,8 @@ import numpy as np
 from .audio import write_wav
 from .dataset import MANIFEST, DatasetLike, open_dataset
 from .errors import ConfigError, DatasetError, VaeTfpError
-from .files import write_json_atomic
-from .generate import decode, encode, file_clips, generate, reconstruct, to_audio
+from .files import DISK_FULL_FREE_BYTES, free_bytes, human_size, write_json_atomic
+from .generate import decode, encode, file_clips, reconstruct, sample_prior, to_audio
 from .latent import interpolate, label_vector, plot_projection, project, weighted_average
 from .metrics import log_spectral_distance, roundtrip, spectral_convergence
 from .render import spectrogram_png
@@ -73,18 +73,44 @@ def resolve_clip(model, ref: str) -> tuple[np.ndarray, str]:
     return images[0], path.name
 
 
+GENERATE_BATCH = 64  # samples decoded, inverted and written at a time: memory stays flat in n
+
+
 def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | None = None,
                 temperature: float = 1.0, n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
-                phase_init: str = DEFAULT_PHASE_INIT) -> dict:
-    """Samples the prior (optionally one component, or scaled), decodes the mean, inverts to audio."""
+                phase_init: str = DEFAULT_PHASE_INIT, batch_size: int = GENERATE_BATCH, progress: bool = True) -> dict:
+    """Samples the prior (optionally one component, or scaled), decodes the mean, inverts to audio.
+
+    Written to disk ``batch_size`` samples at a time, so memory does not grow with ``n`` (but
+    for the latents and ``results.json``'s list, ~1 KB a sample). Free space is checked before
+    each batch; a disk that fills stops the run with one :class:`VaeTfpError` and the samples
+    already written listed in ``results.json``.
+    """
+    from tqdm.auto import tqdm
+
     model = load_model(model_dir, parts=("decoder", "prior"))
-    z, images, audio = generate(model, n, seed=seed, component=component, temperature=temperature, n_iter=n_iter,
-                                phase_init=phase_init)
+    z = sample_prior(model, n, seed=seed, component=component, temperature=temperature)
     w = _Writer(out, model.spectrogram_config)
-    for i in range(n):
-        w.add(f"sample_{i:02d}", images[i], audio[i], z=z[i].round(4).tolist())
-    return w.finish(operation="generate", model=os.fspath(model_dir), seed=seed, component=component,
-                    temperature=temperature, griffin_lim_iters=n_iter, phase_init=phase_init)
+    summary = dict(operation="generate", model=os.fspath(model_dir), seed=seed, component=component,
+                   temperature=temperature, griffin_lim_iters=n_iter, phase_init=phase_init)
+    per_sample = 2 * 44 + 2 * model.spectrogram_config.clip_samples  # a WAV; PNGs are measured as they come
+    for start in tqdm(range(0, n, batch_size), disable=not progress or n <= batch_size, desc="generate",
+                      unit="batch"):
+        batch = z[start:start + batch_size]
+        free = free_bytes(w.out)
+        if free is not None and free < len(batch) * per_sample + DISK_FULL_FREE_BYTES:
+            w.finish(**summary, stopped=f"disk full after {start} of {n} samples")
+            raise VaeTfpError(f"{w.out}: disk full ({human_size(free)} free, ~{human_size(len(batch) * per_sample)} "
+                              f"needed for the next "
+                              f"{len(batch)} samples); {start} of {n} samples written and listed in results.json")
+        images = decode(model, batch)
+        # the first batch is what generate() draws for n <= batch_size; later ones their own seed
+        audio = to_audio(model, images, n_iter=n_iter, phase_init=phase_init, seed=seed + start)
+        for i in range(len(batch)):
+            item = w.add(f"sample_{start + i:02d}", images[i], audio[i], z=batch[i].round(4).tolist())
+            if start == 0 and i == 0:
+                per_sample = sum((w.out / item[k]).stat().st_size for k in ("png", "wav"))
+    return w.finish(**summary)
 
 
 def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_clips: int | None = 4,

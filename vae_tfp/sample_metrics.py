@@ -61,6 +61,9 @@ FID_SUBSETS = 10
 MAX_COMPONENT_ROWS = 10  # per-component rows: the heaviest components only
 
 
+RELIABLE_SET_SIZE_PER_FEATURE = 2  # images per feature dimension below which the table carries a warning
+
+
 def pooled_pixels(images: np.ndarray, size: int = POOLED_PIXELS) -> np.ndarray:
     """Average-pools images [n, H, W, 1] to at most ``size`` x ``size`` and flattens: [n, P]."""
     x = np.asarray(images, np.float32)[..., 0]
@@ -281,9 +284,27 @@ def evaluate_samples(model, data: DatasetLike, *, split: str = "test", n_samples
     rows = [{"set": name, **score(reference, images, fid_size=floor)} for name, images in sets.items()]
     prior_rows = [r for r in rows if r["set"].startswith("prior T=")]
     best = min(prior_rows, key=lambda r: r["fid"])["set"][len("prior T="):] if prior_rows else None
-    return {"reference": reference.info, "split": split, "rows": rows,
-            "best_temperature": float(best) if best is not None else None,
-            "seconds": round(time.perf_counter() - t0, 1)}
+    result = {"reference": reference.info, "split": split, "rows": rows,
+              "best_temperature": float(best) if best is not None else None,
+              "seconds": round(time.perf_counter() - t0, 1)}
+    warning = small_sample_warning(n_samples)
+    if warning:
+        result["warning"] = warning
+        log(f"WARNING: {warning}")
+    return result
+
+
+def small_sample_warning(n: int) -> str | None:
+    """Why scores of ``n`` images per set are unreliable, or None: a Fréchet distance needs more
+    images than the features have dimensions (else its covariance is singular), and the best
+    temperature is chosen by it."""
+    from .classifier import FEATURE_DIM
+
+    minimum = RELIABLE_SET_SIZE_PER_FEATURE * FEATURE_DIM
+    if n >= minimum:
+        return None
+    return (f"FID, precision/recall and the best temperature from {n} samples per set are unreliable (the features "
+            f"have {FEATURE_DIM} dimensions); score at least {minimum} (--samples {minimum})")
 
 
 def evaluate_samples_saved(model_dir, data_dir, **kwargs) -> dict[str, Any]:

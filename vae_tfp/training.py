@@ -33,7 +33,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -247,8 +246,7 @@ class _EpochEnd(keras.callbacks.Callback):
                   **{k: diag[k] for k in PRIOR_DIAGNOSTICS}}
         for warning in (collapse_warning(diag), prior_hole_warning(diag)):
             if warning and epoch + 1 >= 2:
-                self.log(f"WARNING epoch {epoch + 1}: {warning}")
-                warnings.warn(warning, stacklevel=2)
+                self.log(f"WARNING epoch {epoch + 1}: {warning}")  # once, where the epoch's numbers are
         self.history.append(record)
         ckpt_dir = Path(self.manager.directory)
         try:
