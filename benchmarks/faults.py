@@ -59,6 +59,18 @@ def start(*args):
                             env=ENV, start_new_session=True)
 
 
+def model_loads(model: Path) -> subprocess.CompletedProcess:
+    """A fresh process loading ``model`` whole (what a reader in another notebook does)."""
+    return subprocess.run([sys.executable, "-c", "import sys; from vae_tfp.saving import load_model; "
+                           "load_model(sys.argv[1])", os.fspath(model)], capture_output=True, text=True, env=ENV)
+
+
+def wait_for(condition, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline and not condition():
+        time.sleep(0.05)
+
+
 def last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -230,9 +242,7 @@ def prepare_sigkill(b):
 def prepare_sigint(b):
     src, out = _many_files(b), b.root / "interrupted-ds"
     proc = start("prepare", src, "--out", out, "--spec", "tiny", "--workers", "2", "--quiet")
-    deadline = time.time() + 60
-    while time.time() < deadline and not list(b.root.glob(".interrupted-ds.partial-*/parts/*")):
-        time.sleep(0.05)
+    wait_for(lambda: not list(b.root.glob(".interrupted-ds.partial-*/parts/*")), 60)
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     proc.stderr = err
@@ -264,9 +274,7 @@ def prepare_read_only(b):
 def prepare_two_writers(b):
     src, out = _many_files(b), b.root / "raced-ds"
     first = start("prepare", src, "--out", out, "--spec", "tiny", "--workers", "1", "--quiet")
-    deadline = time.time() + 60
-    while time.time() < deadline and not (b.root / ".raced-ds.lock").exists():
-        time.sleep(0.05)
+    wait_for(lambda: not (b.root / ".raced-ds.lock").exists(), 60)
     second = cli("prepare", src, "--out", out, "--spec", "tiny", "--workers", "1", "--quiet")
     first.communicate(timeout=300)
     ok = first.returncode == 0 and second.returncode == 1
@@ -350,23 +358,19 @@ def train_two_writers_and_a_reader(b):
     model = b.root / "m-race"
     args = ("train", b.data, "--model", model, "--preset", "tiny", "--epochs", "500", "--batch-size", "4", "--quiet")
     first = start(*args)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (model / "config.json").exists():
-        time.sleep(0.05)
+    wait_for(lambda: not (model / "config.json").exists(), 120)
     second = cli(*args)
     overlapped = first.poll() is None
     reads, failures, t_end = 0, [], time.time() + 8
     while time.time() < t_end and first.poll() is None:  # a reader loading the model while each epoch saves it
-        r = subprocess.run([sys.executable, "-c", "import sys; from vae_tfp.saving import load_model; "
-                            "load_model(sys.argv[1])", os.fspath(model)], capture_output=True, text=True, env=ENV)
+        r = model_loads(model)
         reads += 1
         if r.returncode:
             failures.append(last_line(r.stderr))
     os.kill(first.pid, signal.SIGINT)
     _, err = first.communicate()
     epochs = [h["epoch"] for h in json.loads((model / "history.json").read_text())]
-    loads = subprocess.run([sys.executable, "-c", "import sys; from vae_tfp.saving import load_model; "
-                            "load_model(sys.argv[1])", os.fspath(model)], capture_output=True, env=ENV).returncode == 0
+    loads = model_loads(model).returncode == 0
     consistent = loads and epochs == list(range(1, len(epochs) + 1)) and not list(b.root.glob(".m-race.*"))
     r = row("train_two_writers_and_a_reader", "train x2 + load_model", "two trainers and a reader on one --model",
             second, expect="in use by PID", lost=not consistent or bool(failures),
@@ -382,9 +386,7 @@ def train_sigkill_then_resume(b):
     model = b.root / "m-kill"
     args = ("train", b.data, "--model", model, "--preset", "tiny", "--epochs", "6", "--batch-size", "4", "--quiet")
     proc = start(*args)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((model / "checkpoints").glob("ckpt-*.index")):
-        time.sleep(0.05)
+    wait_for(lambda: not list((model / "checkpoints").glob("ckpt-*.index")), 120)
     time.sleep(random.uniform(0.0, 1.5))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -422,8 +424,7 @@ def fit_prior_sigkill(b):
     time.sleep(random.uniform(3.0, 8.0))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    after = subprocess.run([sys.executable, "-c", "import sys; from vae_tfp.saving import load_model; "
-                            "load_model(sys.argv[1])", os.fspath(model)], capture_output=True, text=True, env=ENV)
+    after = model_loads(model)
     rerun = cli("fit-prior", model, b.data, "--modes", "2")
     whole = after.returncode == 0
     changed = (model / "prior.weights.h5").read_bytes() != before
@@ -437,15 +438,12 @@ def fit_prior_while_training(b):
     model = b.root / "m-busy"
     first = start("train", b.data, "--model", model, "--preset", "tiny", "--epochs", "500", "--batch-size", "4",
                   "--quiet")
-    deadline = time.time() + 120
-    while time.time() < deadline and not (model / "config.json").exists():
-        time.sleep(0.05)
+    wait_for(lambda: not (model / "config.json").exists(), 120)
     proc = cli("fit-prior", model, b.data)
     still_training = first.poll() is None
     os.kill(first.pid, signal.SIGINT)  # the trainer stops cleanly; its model must still load
     first.communicate()
-    loads = subprocess.run([sys.executable, "-c", "import sys; from vae_tfp.saving import load_model; "
-                            "load_model(sys.argv[1])", os.fspath(model)], capture_output=True, env=ENV).returncode == 0
+    loads = model_loads(model).returncode == 0
     r = row("fit_prior_while_training", "fit-prior", "the model is being trained", proc, expect="in use by PID",
             lost=not loads)
     r["misdiagnosed"] |= not still_training  # the race did not happen: the row proves nothing

@@ -167,3 +167,26 @@ def test_full_disk_is_refused_before_writing(trained_tiny, tmp_path, monkeypatch
     with pytest.raises(ModelFileError, match=r"disk full \(4.0 KB free, 1.1 MB needed\).* previous model is unchanged"):
         save_model(build_vae(info.model_config), tmp_path / "m", info.spectrogram_config)
     assert (tmp_path / "m" / "encoder.weights.h5").read_bytes() == before
+
+
+def test_a_reader_never_touches_a_save_a_live_process_holds(trained_tiny, tmp_path):
+    import subprocess
+    import sys
+
+    model = tmp_path / "m"
+    shutil.copytree(trained_tiny, model)
+    in_progress = tmp_path / ".m.saving-live"
+    in_progress.mkdir()
+    (in_progress / "encoder.weights.h5").write_bytes(b"half written")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from vae_tfp.files import FolderLock; "
+                               "FolderLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)",
+                               str(model)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert load_model(model).decoder is not None  # reading is fine while another process writes
+        assert (in_progress / "encoder.weights.h5").read_bytes() == b"half written"  # and its save is left alone
+    finally:
+        holder.kill()
+        holder.wait()
+    read_model_info(model)  # the holder is dead: now it is a leftover, and it is cleaned
+    assert not in_progress.exists()

@@ -317,3 +317,26 @@ def test_gradient_clipping_bounds_the_global_norm_and_every_part_still_learns(ti
             assert not np.allclose(before.numpy(), after.numpy()), f"{part} {before.name} did not move"
     for name, before in prior_variables(start.prior).items():
         assert not np.allclose(before.numpy(), prior_variables(trained.prior)[name].numpy()), f"prior {name} did not move"
+
+
+def test_a_full_disk_at_a_checkpoint_is_called_a_full_disk(tiny_dataset, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    def full(self, *a, **k):
+        raise tf.errors.ResourceExhaustedError(None, None, f"{self.directory}/ckpt-1_temp: No space left on device")
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", full)
+    with pytest.raises(TrainingError, match="checkpoint of epoch 1: .*disk full .*needed.*nothing was saved") as err:
+        train(tiny_dataset, tmp_path / "m", model_preset("tiny"), epochs=2, batch_size=8, verbose=0,
+              log=lambda _: None, tensorboard=False)
+    assert "out of memory" not in str(err.value)
+
+
+def test_a_run_that_saved_no_checkpoint_does_not_block_the_next(tiny_dataset, tmp_path):
+    ckpt = tmp_path / "m" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    (ckpt / "run_config.json").write_text("{}")  # what a run that failed before its first epoch left
+    notes = []
+    train(tiny_dataset, tmp_path / "m", model_preset("tiny"), epochs=1, batch_size=8, verbose=0, log=notes.append,
+          tensorboard=False)
+    assert (tmp_path / "m" / "config.json").is_file() and any("saved no checkpoint" in n for n in notes)
