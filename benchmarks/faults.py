@@ -242,7 +242,7 @@ def prepare_sigkill(b):
 def prepare_sigint(b):
     src, out = _many_files(b), b.root / "interrupted-ds"
     proc = start("prepare", src, "--out", out, "--spec", "tiny", "--workers", "2", "--quiet")
-    wait_for(lambda: not list(b.root.glob(".interrupted-ds.partial-*/parts/*")), 60)
+    wait_for(lambda: list(b.root.glob(".interrupted-ds.partial-*/parts/*")), 60)
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     proc.stderr = err
@@ -274,7 +274,7 @@ def prepare_read_only(b):
 def prepare_two_writers(b):
     src, out = _many_files(b), b.root / "raced-ds"
     first = start("prepare", src, "--out", out, "--spec", "tiny", "--workers", "1", "--quiet")
-    wait_for(lambda: not (b.root / ".raced-ds.lock").exists(), 60)
+    wait_for(lambda: (b.root / ".raced-ds.lock").exists(), 60)
     second = cli("prepare", src, "--out", out, "--spec", "tiny", "--workers", "1", "--quiet")
     first.communicate(timeout=300)
     ok = first.returncode == 0 and second.returncode == 1
@@ -358,7 +358,7 @@ def train_two_writers_and_a_reader(b):
     model = b.root / "m-race"
     args = ("train", b.data, "--model", model, "--preset", "tiny", "--epochs", "500", "--batch-size", "4", "--quiet")
     first = start(*args)
-    wait_for(lambda: not (model / "config.json").exists(), 120)
+    wait_for(lambda: (model / "config.json").exists(), 120)
     second = cli(*args)
     overlapped = first.poll() is None
     reads, failures, t_end = 0, [], time.time() + 8
@@ -386,7 +386,7 @@ def train_sigkill_then_resume(b):
     model = b.root / "m-kill"
     args = ("train", b.data, "--model", model, "--preset", "tiny", "--epochs", "6", "--batch-size", "4", "--quiet")
     proc = start(*args)
-    wait_for(lambda: not list((model / "checkpoints").glob("ckpt-*.index")), 120)
+    wait_for(lambda: list((model / "checkpoints").glob("ckpt-*.index")), 120)
     time.sleep(random.uniform(0.0, 1.5))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -438,7 +438,7 @@ def fit_prior_while_training(b):
     model = b.root / "m-busy"
     first = start("train", b.data, "--model", model, "--preset", "tiny", "--epochs", "500", "--batch-size", "4",
                   "--quiet")
-    wait_for(lambda: not (model / "config.json").exists(), 120)
+    wait_for(lambda: (model / "config.json").exists(), 120)
     proc = cli("fit-prior", model, b.data)
     still_training = first.poll() is None
     os.kill(first.pid, signal.SIGINT)  # the trainer stops cleanly; its model must still load
@@ -475,14 +475,14 @@ def generate_bad_numbers(b):
 
 @scenario
 def generate_disk_full(b):
-    with b.small_disk("1500k") as disk:
+    with b.small_disk("3000k") as disk:
         if disk is None:
             return not_run("generate_disk_full", "generate", "disk full", "mounting a tmpfs needs root")
         proc = cli("generate", b.model, "-n", "200", "--out", disk / "gen", "--iters", "2")
         listed = json.loads((disk / "gen" / "results.json").read_text())["items"] if (
             disk / "gen" / "results.json").exists() else []
         written = len(list((disk / "gen").glob("*.wav")))
-    r = row("generate_disk_full", "generate -n 200", "disk full (1.5 MB tmpfs) after some batches", proc, expect="disk full")
+    r = row("generate_disk_full", "generate -n 200", "disk full (3 MB tmpfs) after some batches", proc, expect="disk full")
     r["samples_written"], r["samples_listed"] = written, len(listed)
     r["data_lost"] = written != len(listed)
     return r
