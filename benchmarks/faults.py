@@ -54,9 +54,24 @@ def cli(*args, prefix=(), timeout=600, **kw):
                           **kw)
 
 
+def _default_sigint():
+    # a shell's background job inherits SIGINT ignored, and Python then installs no handler for it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args):
     return subprocess.Popen([*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=ENV, start_new_session=True)
+                            env=ENV, start_new_session=True, preexec_fn=_default_sigint)
+
+
+def stop(proc, seconds: float = 60) -> str:
+    """SIGINT, then SIGKILL if it has not ended within ``seconds``; returns its stderr."""
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        return proc.communicate(timeout=seconds)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[1] + "\n(SIGINT ignored: killed)"
 
 
 def model_loads(model: Path) -> subprocess.CompletedProcess:
@@ -243,9 +258,7 @@ def prepare_sigint(b):
     src, out = _many_files(b), b.root / "interrupted-ds"
     proc = start("prepare", src, "--out", out, "--spec", "tiny", "--workers", "2", "--quiet")
     wait_for(lambda: list(b.root.glob(".interrupted-ds.partial-*/parts/*")), 60)
-    os.kill(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    proc.stderr = err
+    proc.stderr = stop(proc)
     left = list(b.root.glob(".interrupted-ds*")) + ([out] if out.exists() else [])
     return row("prepare_sigint", "prepare --workers 2", "SIGINT mid-run", proc, expect="interrupted",
                outcome="interrupted, nothing left" if not left else f"leftovers {left}", lost=False)
@@ -367,8 +380,7 @@ def train_two_writers_and_a_reader(b):
         reads += 1
         if r.returncode:
             failures.append(last_line(r.stderr))
-    os.kill(first.pid, signal.SIGINT)
-    _, err = first.communicate()
+    err = stop(first)
     epochs = [h["epoch"] for h in json.loads((model / "history.json").read_text())]
     loads = model_loads(model).returncode == 0
     consistent = loads and epochs == list(range(1, len(epochs) + 1)) and not list(b.root.glob(".m-race.*"))
@@ -441,8 +453,7 @@ def fit_prior_while_training(b):
     wait_for(lambda: (model / "config.json").exists(), 120)
     proc = cli("fit-prior", model, b.data)
     still_training = first.poll() is None
-    os.kill(first.pid, signal.SIGINT)  # the trainer stops cleanly; its model must still load
-    first.communicate()
+    stop(first)  # the trainer stops cleanly; its model must still load
     loads = model_loads(model).returncode == 0
     r = row("fit_prior_while_training", "fit-prior", "the model is being trained", proc, expect="in use by PID",
             lost=not loads)

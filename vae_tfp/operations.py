@@ -97,12 +97,12 @@ def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | N
     for start in tqdm(range(0, n, batch_size), disable=not progress or n <= batch_size, desc="generate",
                       unit="batch"):
         batch = z[start:start + batch_size]
-        free = free_bytes(w.out)
-        if free is not None and free < len(batch) * per_sample + DISK_FULL_FREE_BYTES:
+        free, need = free_bytes(w.out), len(batch) * per_sample + DISK_FULL_FREE_BYTES
+        if free is not None and free < need:
             w.finish(**summary, stopped=f"disk full after {start} of {n} samples")
-            raise VaeTfpError(f"{w.out}: disk full ({human_size(free)} free, ~{human_size(len(batch) * per_sample)} "
-                              f"needed for the next "
-                              f"{len(batch)} samples); {start} of {n} samples written and listed in results.json")
+            raise VaeTfpError(f"{w.out}: disk full ({human_size(free)} free, ~{human_size(need)} needed for the next "
+                              f"{len(batch)} samples and 1 MB to spare); {start} of {n} samples written and listed in "
+                              f"results.json")
         images = decode(model, batch)
         # the first batch is what generate() draws for n <= batch_size; later ones their own seed
         audio = to_audio(model, images, n_iter=n_iter, phase_init=phase_init, seed=seed + start)
