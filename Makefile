@@ -15,6 +15,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	# tinysoundfont's pyaudio dependency does not build and is only needed for live playback.
 	$(BIN)/python -m pip install --quiet --no-deps tinysoundfont==0.3.7
+	# The pretrained judges ship their weights inside their wheels; their metadata pins an old numpy
+	# (musicnn) and TensorFlow (basic-pitch) that the weights do not need.
+	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0 basic-pitch==0.4.0
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . || $(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

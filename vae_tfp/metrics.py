@@ -233,3 +233,16 @@ def summarize(values) -> dict[str, float]:
     return {"median": float(np.median(values)), "p90": float(np.percentile(values, 90)),
             "mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),
             "n": int(values.size)}
+
+
+def inversion_consistency(images: np.ndarray, config: SpectrogramConfig, *, n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
+                          phase_init: str = DEFAULT_PHASE_INIT, audio: np.ndarray | None = None) -> np.ndarray:
+    """Is an image the magnitude of any signal? Per image [n, H, W, 1], the spectral convergence
+    between it and the spectrogram of its inverted audio (the default inversion, or ``audio``
+    [n, samples] already inverted): near the real clips' value for images a signal can have,
+    higher for images no signal has (a blurred decoder's). float64 [n]."""
+    if audio is None:
+        audio = griffin_lim_tf(images, config, n_iter=n_iter, phase_init=phase_init) if len(images) else \
+            np.zeros((0, config.clip_samples), np.float32)
+    again = spectrogram(np.asarray(audio, np.float32), config) if len(images) else images
+    return np.array([spectral_convergence(a, b, config) for a, b in zip(images, again)], np.float64)

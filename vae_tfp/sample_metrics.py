@@ -61,6 +61,63 @@ FID_SUBSETS = 10
 MAX_COMPONENT_ROWS = 10  # per-component rows: the heaviest components only
 
 
+AUDIBLE_FLOOR_DB = -60.0  # levels below this are set to it before the audio statistics
+STAT_BANDS = 16  # frequency bands of the audio statistics
+TWO_SAMPLE_FOLDS = 5
+
+
+def audio_statistics(images: np.ndarray, config) -> np.ndarray:
+    """Per clip, statistics of sound rather than pixels: float64 [n, 6 * STAT_BANDS + 6].
+
+    Levels below ``AUDIBLE_FLOOR_DB`` are raised to it first: real spectrograms hold exact
+    zeros below ``min_db`` that no decoder draws, a cue a classifier would find without hearing
+    anything. Then per band (``STAT_BANDS`` equal groups of bins): mean level, its spread over
+    time, mean positive and negative frame-to-frame change (onsets and decays), its spread, and
+    the 90th-percentile level; and for the loudness contour (mean over bins per frame) and the
+    onset contour (summed positive change per frame): mean, std and range.
+    """
+    x = np.asarray(images, np.float64)
+    x = x[..., 0] if x.ndim == 4 else x  # [n, bins, frames]
+    floor = (AUDIBLE_FLOOR_DB - config.min_db) / (config.max_db - config.min_db)
+    x = np.maximum(x, floor)
+    n, bins, frames = x.shape
+    edges = np.linspace(0, bins, STAT_BANDS + 1).astype(int)
+    bands = np.stack([x[:, a:b].mean(axis=1) for a, b in zip(edges[:-1], edges[1:])], axis=1)  # [n, B, T]
+    diff = np.diff(bands, axis=2)
+    rise, fall = np.maximum(diff, 0), np.maximum(-diff, 0)
+    loudness = x.mean(axis=1)  # [n, T]
+    onset = np.maximum(np.diff(x, axis=2), 0).sum(axis=1)  # [n, T-1]
+    contour = [f(c) for c in (loudness, onset) for f in (lambda c: c.mean(1), lambda c: c.std(1),
+                                                           lambda c: c.max(1) - c.min(1))]
+    per_band = [bands.mean(2), bands.std(2), rise.mean(2), fall.mean(2), diff.std(2),
+                np.percentile(bands, 90, axis=2)]
+    return np.concatenate(per_band + [np.stack(contour, axis=1)], axis=1)
+
+
+def two_sample_accuracy(a: np.ndarray, b: np.ndarray, *, seed: int = 0, folds: int = TWO_SAMPLE_FOLDS) -> float:
+    """Cross-validated accuracy of a classifier telling features ``a`` [n, d] from ``b`` [m, d]
+    (Lopez-Paz & Oquab 2017): 0.5 when the sets are indistinguishable, 1 when always told apart.
+
+    The larger set is subsampled (seeded) to the smaller's size, so chance is 0.5; the
+    classifier is scikit-learn's standardised logistic regression, scored by stratified k-fold.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    n = min(len(a), len(b))
+    if n < folds:
+        raise ConfigError(f"a two-sample test needs at least {folds} items per set (got {len(a)} and {len(b)})")
+    a = np.asarray(a)[rng.choice(len(a), n, replace=False)]
+    b = np.asarray(b)[rng.choice(len(b), n, replace=False)]
+    x, y = np.concatenate([a, b]), np.r_[np.zeros(n), np.ones(n)]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(clf, x, y, cv=cv, scoring="accuracy").mean())
+
+
 RELIABLE_SET_SIZE_PER_FEATURE = 2  # images per feature dimension below which the table carries a warning
 
 
