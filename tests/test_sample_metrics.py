@@ -107,3 +107,23 @@ def test_no_small_sample_warning_at_twice_the_feature_dimension():
     from vae_tfp.sample_metrics import small_sample_warning
 
     assert small_sample_warning(2 * FEATURE_DIM) is None and small_sample_warning(2 * FEATURE_DIM - 1)
+
+
+def test_the_table_carries_the_judges_and_their_agreement(trained_tiny, tiny_dataset, reference):
+    from vae_tfp.saving import load_model
+    from vae_tfp.sample_metrics import format_table
+
+    result = evaluate_samples(load_model(trained_tiny), tiny_dataset, n_samples=24, temperatures=(1.0,),
+                              reference=reference, judges=True, judge_n=8, log=lambda _: None)
+    rows = {r["set"]: r for r in result["rows"]}
+    judged = [s for s in rows if not s.startswith("component ")]
+    assert {"real (held-out)", "dataset mean", "white noise", "reconstructions", "prior T=1"} <= set(judged)
+    for name in judged:
+        r = rows[name]
+        assert np.isfinite(r["fad_musicnn"]) and 0 <= r["two_sample"] <= 1 and r["inversion_sc"] >= 0, name
+    assert rows["white noise"]["fad_musicnn"] > rows["real (held-out)"]["fad_musicnn"]
+    assert rows["white noise"]["two_sample"] >= 0.9 and rows["white noise"]["inversion_sc"] > rows["real (held-out)"]["inversion_sc"]
+    assert not any("fad_musicnn" in r for s, r in rows.items() if s.startswith("component "))
+    assert result["judges"]["n"] == min(8, rows["real (held-out)"]["n"])  # every set at one n
+    assert result["judges"]["agreement"]["n_sets"] == len(judged)
+    assert "fad_musicnn" in format_table(result)

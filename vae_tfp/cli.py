@@ -125,7 +125,8 @@ def cmd_evaluate(args) -> int:
 
     t0 = time.perf_counter()
     result = evaluate_saved(args.model, args.data, args.split, samples=args.samples,
-                            temperatures=tuple(args.temperatures), log=lambda m: print(m, file=sys.stderr))
+                            temperatures=tuple(args.temperatures), judges=args.judges,
+                            log=lambda m: print(m, file=sys.stderr))
     if not args.per_dim:
         result.pop("kl_per_dim")
     result["seconds"] = round(time.perf_counter() - t0, 1)
@@ -322,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(FID, IS, NDB/K, precision/recall, brightness; trains the dataset's classifier once)")
     p.add_argument("--temperatures", type=POSITIVE, nargs="+", default=[1.0, 0.8, 0.6],
                    help="prior temperatures scored with --samples")
+    p.add_argument("--judges", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --samples, also the pretrained judges (FAD-musicnn, basic-pitch, two-sample tests, "
+                        "inversion consistency) on the inverted audio of 64 clips per set (default: on when "
+                        "musicnn and basic-pitch are installed)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("fit-prior", help="refit the mixture prior to the codes of a dataset (EM, ex post)",

@@ -313,13 +313,113 @@ def sample_sets(model, data: DatasetLike, *, split: str = "test", n_samples: int
         for c in np.argsort(-weights)[:MAX_COMPONENT_ROWS]:
             sets[f"component {c} (weight {weights[c]:.2f})"] = decode(
                 model, sample_prior(model, each, seed=seed + int(c) + 1, component=int(c)))
+    sets["white noise"] = rng.uniform(0, 1, (max(n_samples, 2),) + real.shape[1:]).astype(np.float32)  # a bad baseline
     return sets
+
+
+JUDGE_N = 64  # clips per set the pretrained judges hear (each is inverted to audio first)
+
+
+def judges_available() -> bool:
+    """Whether the pretrained judges' packages are installed (:mod:`vae_tfp.judges`)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("musicnn", "basic_pitch"))
+
+
+def judge_sets(model, data: DatasetLike, sets: dict[str, np.ndarray], *, split: str = "test", n: int = JUDGE_N,
+               seed: int = 0, log=print) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The pretrained judges' columns of every set, on the audio a user hears.
+
+    Each set (and the reference, ``n`` training clips) is cut to the same ``n`` clips (a seeded
+    subset; FID-style scores are biased by set size, so every row is scored at one fixed n) and
+    inverted with the default Griffin-Lim. Columns: ``fad_musicnn`` (against the reference),
+    ``two_sample`` (:func:`two_sample_accuracy` on :func:`audio_statistics` against the held-out
+    clips; for the real floor, training against held-out clips), ``two_sample_musicnn`` (the same
+    on musicnn embeddings), ``inversion_sc`` (median :func:`~vae_tfp.metrics.inversion_consistency`),
+    ``pitch_entropy`` and ``single_pitch`` (share of clips with a confident single pitch), and for
+    the held-out clips and their reconstructions ``pitch_acc`` / ``pitch_acc_1`` against the clips'
+    ``pitch`` metadata, when the dataset has it.
+    """
+    from .generate import to_audio
+    from .judges import fad, musicnn_embed, note_activations, pitch_accuracy, pitch_stats
+    from .metrics import inversion_consistency
+
+    data = open_dataset(data)
+    config = model.spectrogram_config
+    rng = np.random.default_rng(seed)
+    held_out = sets["real (held-out)"]
+    n = min(n, len(held_out))
+    if n < TWO_SAMPLE_FOLDS:
+        raise DatasetError(f"{data.path}: split {split!r} has {len(held_out)} clips; the judges need at least "
+                           f"{TWO_SAMPLE_FOLDS}")
+    pick = lambda x: x[np.sort(rng.choice(len(x), n, replace=False))] if len(x) > n else x  # noqa: E731
+    train = data.load("train")
+    train = pick(train)
+    held_idx = np.sort(rng.choice(len(held_out), n, replace=False))
+    clips = [data.split_clips(split)[i] for i in held_idx]
+    true_pitch = np.array([float((c.get("meta") or {}).get("pitch", np.nan)) for c in clips])
+
+    def hear(images):
+        audio = to_audio(model, images)
+        return audio, musicnn_embed(audio, config.sample_rate)
+
+    _, ref_embedding = hear(train)
+    chosen = {name: (held_out[held_idx] if name == "real (held-out)" else
+                     images[held_idx] if name == "reconstructions" else pick(images))
+              for name, images in sets.items() if not name.startswith("component ")}  # per-component: too few clips
+    real_stats = audio_statistics(chosen["real (held-out)"], config)
+    real_audio, real_embedding = hear(chosen["real (held-out)"])
+    columns = {}
+    for name, images in chosen.items():
+        t = time.perf_counter()
+        audio, embedding = (real_audio, real_embedding) if name == "real (held-out)" else hear(images)
+        floor = name == "real (held-out)"
+        other_stats = audio_statistics(train, config) if floor else audio_statistics(images, config)
+        pitch = pitch_stats(note_activations(audio, config.sample_rate))
+        row = {"fad_musicnn": fad(ref_embedding, embedding),
+               "two_sample": two_sample_accuracy(real_stats, other_stats, seed=seed),
+               "two_sample_musicnn": two_sample_accuracy(real_embedding, ref_embedding if floor else embedding,
+                                                         seed=seed),
+               "inversion_sc": float(np.median(inversion_consistency(images, config, audio=audio))),
+               "pitch_entropy": float(pitch["entropy"].mean()),
+               "single_pitch": float(pitch["confident_single"].mean())}
+        if name in ("real (held-out)", "reconstructions") and np.isfinite(true_pitch).any():
+            acc = pitch_accuracy(pitch["midi"], true_pitch)
+            row.update(pitch_acc=acc["pitch_accuracy"], pitch_acc_1=acc["pitch_accuracy_1"])
+        columns[name] = row
+        log(f"judged {name}: FAD-musicnn {row['fad_musicnn']:.2f}, two-sample {row['two_sample']:.2f} "
+            f"({time.perf_counter() - t:.1f} s)")
+    info = {"n": int(n), "reference": f"{n} training clips, inverted",
+            "fad": "FAD-musicnn: Fréchet distance of MTT_musicnn penultimate embeddings (200-d), all sets at one n",
+            "two_sample": f"{TWO_SAMPLE_FOLDS}-fold logistic regression against {n} held-out clips"}
+    return columns, info
+
+
+def judge_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Spearman rank correlations between the judges over the rows that have them all."""
+    from scipy.stats import spearmanr
+
+    keys = ("fad_musicnn", "two_sample", "fid")
+    rows = [r for r in rows if all(k in r and np.isfinite(r[k]) for k in keys)]
+    if len(rows) < 3:
+        return {"n_sets": len(rows)}
+    out = {"n_sets": len(rows)}
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            out[f"{a} ~ {b}"] = float(spearmanr([r[a] for r in rows], [r[b] for r in rows]).statistic)
+    return out
 
 
 def evaluate_samples(model, data: DatasetLike, *, split: str = "test", n_samples: int = 256,
                      temperatures=DEFAULT_TEMPERATURES, per_component: bool = True, seed: int = 0,
-                     reference: Reference | None = None, log=print) -> dict[str, Any]:
+                     reference: Reference | None = None, judges: bool | None = None, judge_n: int = JUDGE_N,
+                     log=print) -> dict[str, Any]:
     """The generation table of a loaded model (encoder, decoder and prior) on a dataset.
+
+    With ``judges`` (default: when their packages are installed) every row also holds the
+    pretrained judges' columns (:func:`judge_sets`, on ``judge_n`` clips per set) and the result
+    their rank agreement (``judge_agreement``).
 
     Returns:
         ``{"reference": {...}, "rows": [{"set", "n", "fid", ...}], "best_temperature",
@@ -339,11 +439,18 @@ def evaluate_samples(model, data: DatasetLike, *, split: str = "test", n_samples
                        per_component=per_component, seed=seed, mean_image=reference.mean_image)
     floor = len(sets["real (held-out)"])
     rows = [{"set": name, **score(reference, images, fid_size=floor)} for name, images in sets.items()]
+    judged = judges_available() if judges is None else judges
+    if judged:
+        columns, judge_info = judge_sets(model, data, sets, split=split, n=judge_n, seed=seed, log=log)
+        for row in rows:
+            row.update(columns.get(row["set"], {}))
     prior_rows = [r for r in rows if r["set"].startswith("prior T=")]
     best = min(prior_rows, key=lambda r: r["fid"])["set"][len("prior T="):] if prior_rows else None
     result = {"reference": reference.info, "split": split, "rows": rows,
               "best_temperature": float(best) if best is not None else None,
               "seconds": round(time.perf_counter() - t0, 1)}
+    if judged:
+        result["judges"] = {**judge_info, "agreement": judge_agreement(rows)}
     warning = small_sample_warning(n_samples)
     if warning:
         result["warning"] = warning
@@ -373,7 +480,9 @@ def evaluate_samples_saved(model_dir, data_dir, **kwargs) -> dict[str, Any]:
 
 COLUMNS = (("n", "{:d}"), ("fid", "{:.2f}"), ("inception_score", "{:.2f}"), ("confidence", "{:.2f}"),
            ("ndb_k", "{:.2f}"), ("precision", "{:.2f}"), ("recall", "{:.2f}"), ("brightness", "{:.4f}"),
-           ("brightness_ratio", "{:.2f}"), ("nn_ratio", "{:.2f}"))
+           ("brightness_ratio", "{:.2f}"), ("nn_ratio", "{:.2f}"), ("fad_musicnn", "{:.2f}"),
+           ("two_sample", "{:.2f}"), ("two_sample_musicnn", "{:.2f}"), ("inversion_sc", "{:.3f}"),
+           ("pitch_acc", "{:.2f}"), ("pitch_acc_1", "{:.2f}"), ("pitch_entropy", "{:.2f}"), ("single_pitch", "{:.2f}"))
 
 
 def table_rows(result: dict[str, Any], *, components: bool = False) -> tuple[list[str], list[list[str]]]:

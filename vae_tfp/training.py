@@ -185,7 +185,7 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
 
 
 def evaluate_saved(model_dir, data: DatasetLike, split: str = "test", *, samples: int = 0,
-                   temperatures=(1.0, 0.8, 0.6), log=print, **kwargs) -> dict[str, Any]:
+                   temperatures=(1.0, 0.8, 0.6), judges: bool | None = None, log=print, **kwargs) -> dict[str, Any]:
     """:func:`evaluate` for a saved model folder (checks that the dataset matches the model).
 
     With ``samples`` > 0 the result also holds ``"samples"``: the generation table of
@@ -201,7 +201,7 @@ def evaluate_saved(model_dir, data: DatasetLike, split: str = "test", *, samples
         from .sample_metrics import evaluate_samples
 
         result["samples"] = evaluate_samples(model, data, split=split, n_samples=samples,
-                                             temperatures=temperatures, log=log)
+                                             temperatures=temperatures, judges=judges, log=log)
     return result
 
 
