@@ -77,7 +77,7 @@ def card_html(spec: np.ndarray | None, audio: np.ndarray | None, sample_rate: in
     return "".join(parts)
 
 
-CALIBRATION_ROWS = ("real (held-out)", "dataset mean")
+CALIBRATION_ROWS = ("real (held-out)", "dataset mean", "white noise")
 
 
 def metrics_table_html(result: dict, *, components: bool = False) -> str:
@@ -89,7 +89,7 @@ def metrics_table_html(result: dict, *, components: bool = False) -> str:
     from .sample_metrics import table_rows
 
     header, cells = table_rows(result, components=components)
-    colours = {"real (held-out)": "#e3f4e3", "dataset mean": "#f8e1e1"}
+    colours = {"real (held-out)": "#e3f4e3", "dataset mean": "#f8e1e1", "white noise": "#f8e1e1"}
     head = "".join(f"<th style='padding:2px 8px;text-align:right'>{html.escape(h)}</th>" for h in header)
     body = "".join(
         f"<tr style='background:{colours.get(c[0], 'transparent')}'>"
@@ -100,5 +100,12 @@ def metrics_table_html(result: dict, *, components: bool = False) -> str:
             "FID lower is better (scored at the size of the held-out set); IS and confidence higher; NDB/K lower; "
             "precision and recall higher; brightness_ratio near 1; nn_ratio near the real row's "
             "(far below it: copies of training clips).")
+    if "judges" in result:
+        j = result["judges"]
+        note += (f" The pretrained judges hear {j['n']} clips per set after inversion: fad_musicnn lower is better; "
+                 "two_sample and two_sample_musicnn are a classifier's accuracy at telling the set from held-out "
+                 "clips (0.5: indistinguishable); inversion_sc is how far an image is from the magnitude of its own "
+                 "audio (the real row's is the floor); pitch_acc against the clips' pitch, pitch_entropy lower and "
+                 "single_pitch higher for clear notes.")
     return (f"<table style='border-collapse:collapse;font:12px sans-serif'><tr>{head}</tr>{body}</table>"
             f"<p style='font:12px sans-serif'>{html.escape(note)}</p>")
