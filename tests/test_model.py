@@ -346,3 +346,30 @@ def test_networks_on_an_empty_batch_through_map_batches():
     decoder = make_decoder(cfg)
     images = map_batches(lambda b, _: reconstruction_mean(decoder(b)).numpy(), np.zeros((0, cfg.latent_dim), np.float32), 8)
     assert images.shape == (0, 64, 64, 1)
+
+
+def test_importing_the_package_adds_no_warning_filter():
+    import subprocess
+    import sys
+
+    # the libraries first (TFP, numpy, requests add filters of their own), then ours
+    code = ("import warnings, numpy, scipy, sklearn, librosa, tensorflow, tensorflow_probability, tf_keras, "
+            "fastjsonschema, soundfile, matplotlib; before = list(warnings.filters); import vae_tfp, vae_tfp.model, "
+            "vae_tfp.training, vae_tfp.saving, vae_tfp.sample_metrics, vae_tfp.judges, vae_tfp.cli, "
+            "vae_tfp.operations; assert warnings.filters == before, [f for f in warnings.filters if f not in before]")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+
+
+def test_saving_weights_is_quiet_about_lambdas_and_leaves_the_filters_alone(tmp_path):
+    import warnings
+
+    from vae_tfp.saving import save_model
+    from vae_tfp.config import spectrogram_preset
+
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save_model(build_vae(model_preset("tiny")), tmp_path / "m", spectrogram_preset("tiny"))
+    assert not [w for w in caught if "lambda" in str(w.message)]
+    assert warnings.filters == before

@@ -340,3 +340,19 @@ def test_a_run_that_saved_no_checkpoint_does_not_block_the_next(tiny_dataset, tm
     train(tiny_dataset, tmp_path / "m", model_preset("tiny"), epochs=1, batch_size=8, verbose=0, log=notes.append,
           tensorboard=False)
     assert (tmp_path / "m" / "config.json").is_file() and any("saved no checkpoint" in n for n in notes)
+
+
+def test_evaluate_is_seeded_without_setting_the_global_seed(trained_tiny, tiny_dataset, monkeypatch):
+    import tensorflow as tf
+
+    from vae_tfp.saving import load_model
+    from vae_tfp.training import evaluate
+
+    def refuse(_):
+        raise AssertionError("evaluate set the global seed")
+
+    monkeypatch.setattr(tf.random, "set_seed", refuse)
+    m = load_model(trained_tiny)
+    a = evaluate(m.encoder, m.decoder, m.prior, tiny_dataset, "val", seed=5)
+    b = evaluate(m.encoder, m.decoder, m.prior, tiny_dataset, "val", seed=5)
+    assert a["neg_elbo_nats"] == b["neg_elbo_nats"] and a["kl_nats"] == b["kl_nats"]  # stateless seeds per batch

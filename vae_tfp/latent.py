@@ -81,12 +81,13 @@ def project(latents: np.ndarray, method: str = "pca", *, seed: int = 0) -> np.nd
 
 def plot_projection(points: np.ndarray, labels: Sequence[str], *, title: str = "", ax=None):
     """Scatter of a 2-D map coloured by label. Returns the axes."""
+    import matplotlib
+
     from .render import pyplot
 
-    plt = pyplot()
-    ax = ax or plt.subplots(figsize=(7, 6))[1]
+    ax = ax or pyplot().subplots(figsize=(7, 6))[1]
     labels = np.asarray(labels)
-    cmap = plt.get_cmap("tab20" if len(set(labels)) > 10 else "tab10")
+    cmap = matplotlib.colormaps["tab20" if len(set(labels)) > 10 else "tab10"]
     for i, lab in enumerate(sorted(set(labels.tolist()))):
         sel = labels == lab
         ax.scatter(points[sel, 0], points[sel, 1], s=12, color=cmap(i % cmap.N), label=lab)

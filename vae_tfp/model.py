@@ -26,6 +26,7 @@ floor, and its prior never moved towards the codes):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -39,9 +40,18 @@ from .errors import ConfigError
 
 tfd, tfpl, tfb = tfp.distributions, tfp.layers, tfp.bijectors
 
-# tf_keras warns that tfp.layers' lambdas could only be deserialised with safe_mode=False. We never
-# deserialise a model (it is rebuilt from code and ModelConfig), so the warning does not apply.
-warnings.filterwarnings("ignore", message="The object being serialized includes a `lambda`")
+# tf_keras warns, when weights are saved, that tfp.layers' lambdas could only be deserialised with
+# safe_mode=False. We never deserialise a model (it is rebuilt from code and ModelConfig), so the
+# warning does not apply: :func:`quiet_lambda_warning` silences it around our own saves only.
+LAMBDA_WARNING = "The object being serialized includes a `lambda`"
+
+
+@contextlib.contextmanager
+def quiet_lambda_warning():
+    """Ignores :data:`LAMBDA_WARNING` (and nothing else) inside the block; filters are restored after."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LAMBDA_WARNING)
+        yield
 
 MIN_SCALE = 1e-3  # floor of the Gaussian / Laplace pixel scale: bounds the density at exact values
 # He initialisation for ReLU layers: without normalisation, Glorot's halves the activation variance

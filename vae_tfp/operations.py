@@ -22,7 +22,7 @@ from .files import DISK_FULL_FREE_BYTES, free_bytes, human_size, write_json_atom
 from .generate import decode, encode, file_clips, reconstruct, sample_prior, to_audio
 from .latent import interpolate, label_vector, plot_projection, project, weighted_average
 from .metrics import log_spectral_distance, roundtrip, spectral_convergence
-from .render import spectrogram_png
+from .render import figure, spectrogram_png
 from .phase import DEFAULT_PHASE_INIT
 from .saving import load_model
 from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
@@ -267,11 +267,9 @@ def op_project(model_dir, data, out, *, method: str = "umap", split: str | None 
     points = project(latents, method, seed=seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ax = plot_projection(points, labels, title=f"{method.upper()} of latent means ({len(points)} clips)")
+    ax = plot_projection(points, labels, title=f"{method.upper()} of latent means ({len(points)} clips)",
+                         ax=figure(figsize=(7, 6)).subplots())
     ax.figure.savefig(out / f"map_{method}.png", dpi=120, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(ax.figure)
     with open(out / f"map_{method}.csv", "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         rows = csv.writer(f)
         rows.writerow(["x", "y", "label", "source"])

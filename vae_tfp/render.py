@@ -19,20 +19,18 @@ from .audio import limit_peak
 
 
 def pyplot():
-    """``matplotlib.pyplot``, on the Agg backend unless a notebook backend is active."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "nbagg", "widget"):
-        try:
-            import IPython
-
-            if IPython.get_ipython() is None:
-                matplotlib.use("Agg")
-        except ImportError:
-            matplotlib.use("Agg")
+    """``matplotlib.pyplot`` as the user has it: the backend is never switched (matplotlib picks
+    Agg by itself where there is no display). Files are drawn on :func:`figure` instead."""
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def figure(**kwargs):
+    """A ``matplotlib.figure.Figure`` outside pyplot (no backend, no global state), for files."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def spectrogram_png(spec: np.ndarray, *, width: int = 256) -> bytes:

@@ -145,8 +145,11 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
     path = Path(path)
     weights = vae.encoder.weights + vae.decoder.weights + list(vae.prior.trainable_variables)
     with _atomic_folder(path, sum(4 * int(np.prod(w.shape)) for w in weights)) as tmp:
-        vae.encoder.save_weights(os.fspath(tmp / WEIGHT_FILES["encoder"]))
-        vae.decoder.save_weights(os.fspath(tmp / WEIGHT_FILES["decoder"]))
+        from .model import quiet_lambda_warning
+
+        with quiet_lambda_warning():
+            vae.encoder.save_weights(os.fspath(tmp / WEIGHT_FILES["encoder"]))
+            vae.decoder.save_weights(os.fspath(tmp / WEIGHT_FILES["decoder"]))
         save_prior_weights(vae.prior, tmp / WEIGHT_FILES["prior"])
         write_json_atomic(tmp / HISTORY, history or [])
         config = {

@@ -162,15 +162,14 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
     x = data.load(split)
     if not len(x):
         raise DatasetError(f"{data.path}: split {split!r} is empty: nothing to evaluate")
-    tf.random.set_seed(seed)
-    recon_nll, kl = [], []
-    for i in range(0, len(x), batch_size):
-        batch = x[i:i + batch_size]
+    def terms(batch, start):
         q = encoder(batch, training=False)
-        z = q.sample(kl_samples)  # [S, b, D]
-        kl.append(tf.reduce_mean(q.log_prob(z) - prior.log_prob(z), axis=0).numpy())
-        recon_nll.append(-decoder(z[0], training=False).log_prob(batch).numpy())
-    recon_nll, kl = float(np.concatenate(recon_nll).mean()), float(np.concatenate(kl).mean())
+        z = q.sample(kl_samples, seed=(seed, start))  # [S, b, D]; a stateless seed per batch, no global state
+        return (tf.reduce_mean(q.log_prob(z) - prior.log_prob(z), axis=0).numpy(),
+                -decoder(z[0], training=False).log_prob(batch).numpy())
+
+    kl, recon_nll = map_batches(terms, x, batch_size)
+    recon_nll, kl = float(recon_nll.mean()), float(kl.mean())
     diag = diagnostics(encoder, decoder, prior, x, data.mean_image("train"), batch_size=batch_size)
     dims = int(np.prod(x.shape[1:]))
     neg_elbo = recon_nll + kl
