@@ -99,3 +99,18 @@ def test_open_dataset_times_each_size(tmp_path, tiny_dataset):
     for r in (small, large):
         assert r["before_13_parses_s"] == pytest.approx(13 * r["json_parse_s"], abs=2e-3)
         assert min(r["json_parse_s"], r["open_s"], r["jsonschema_check_s"]) > 0
+
+
+def test_judges_benchmark_scores_the_tables_sets(tmp_path, trained_tiny, tiny_dataset):
+    out = run(tmp_path, "judges.py", "--model", str(trained_tiny), "--data", str(tiny_dataset), "-n", "8",
+              "--name", "j")
+    rows = {r["set"]: r for r in out["rows"]}
+    assert {"real (held-out)", "dataset mean", "white noise", "reconstructions", "prior T=1"} <= set(rows)
+    assert rows["white noise"]["fad_musicnn"] > rows["real (held-out)"]["fad_musicnn"]
+    assert out["judges"]["n"] == min(8, len(open_split(tiny_dataset, "test")))
+
+
+def open_split(data, split):
+    from vae_tfp.dataset import open_dataset
+
+    return open_dataset(data).split_clips(split)

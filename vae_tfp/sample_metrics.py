@@ -354,10 +354,11 @@ def judge_sets(model, data: DatasetLike, sets: dict[str, np.ndarray], *, split: 
         raise DatasetError(f"{data.path}: split {split!r} has {len(held_out)} clips; the judges need at least "
                            f"{TWO_SAMPLE_FOLDS}")
     pick = lambda x: x[np.sort(rng.choice(len(x), n, replace=False))] if len(x) > n else x  # noqa: E731
-    train = data.load("train")
-    train = pick(train)
+    train_clips = data.split_clips("train")  # only the picked rows are read
+    train = np.stack([data.image(train_clips[i]) for i in pick(np.arange(len(train_clips)))]).astype(np.float32)[..., None]
     held_idx = np.sort(rng.choice(len(held_out), n, replace=False))
-    clips = [data.split_clips(split)[i] for i in held_idx]
+    split_clips = data.split_clips(split)
+    clips = [split_clips[i] for i in held_idx]
     true_pitch = np.array([float((c.get("meta") or {}).get("pitch", np.nan)) for c in clips])
 
     def hear(images):

@@ -471,102 +471,92 @@ def train(
     except OSError as err:
         raise TrainingError(f"cannot write the model folder: {os_error_message(err, model_dir)}") from None
     try:
-        return _train(data, model_dir, config, chief=chief, strategy=strategy, epochs=epochs, batch_size=batch_size,
-                      resume=resume, seed=seed, early_stopping_patience=early_stopping_patience,
-                      steps_per_epoch=steps_per_epoch, val_examples=val_examples, jit_compile=jit_compile,
-                      mixed_precision=mixed_precision, deterministic=deterministic, clip_norm=clip_norm,
-                      tensorboard=tensorboard, fit_prior=fit_prior, verbose=verbose, log=log)
+        recover_interrupted_save(model_dir)
+        ckpt_dir = model_dir / CHECKPOINTS
+        if not resume and ckpt_dir.exists():
+            if tf.train.latest_checkpoint(os.fspath(ckpt_dir)):
+                raise TrainingError(f"{model_dir}: already has a training run; use --resume to continue it or "
+                                    f"choose another --model folder")
+            remove(ckpt_dir)  # a run that failed before its first checkpoint: nothing to continue
+            log(f"note: removed {ckpt_dir}, left by a run that saved no checkpoint")
+        # the input read once before anything is written: a NaN or Inf is named with its shard and row
+        train_mean = data.mean_image()
+        data.check_finite("val")
+        keras.utils.set_random_seed(seed)
+        plan = determinism_plan(deterministic, jit_compile)
+        if plan["op_determinism"]:
+            tf.config.experimental.enable_op_determinism()
+        log(f"training on {describe_devices()}; op determinism {'on' if plan['op_determinism'] else 'off'}")
+        if mixed_precision not in (None, "float32", "mixed_float16", "mixed_bfloat16"):
+            raise ConfigError(f"mixed_precision={mixed_precision!r} must be mixed_float16, mixed_bfloat16 or None")
+        keras.mixed_precision.set_global_policy(mixed_precision or "float32")
+        with strategy.scope():
+            vae = VAE(config, seed=seed, xla=plan["broadcast_upsampling"])
+            vae.compile(optimizer=make_optimizer(config, clip_norm=clip_norm), jit_compile=jit_compile)
+            vae(tf.zeros((1,) + spec.shape), training=False)
+            vae.optimizer.build(vae.trainable_variables)
+            epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = tf.train.Checkpoint(model=vae, optimizer=vae.optimizer, epoch=epoch_var)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        check_run_config(ckpt_dir, config, spec)
+        manager = tf.train.CheckpointManager(checkpoint, os.fspath(ckpt_dir), max_to_keep=2)
+        history: list[dict] = []
+        if resume and manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            done = int(epoch_var.numpy())
+            if (ckpt_dir / HISTORY).exists():
+                history = [h for h in json.loads((ckpt_dir / HISTORY).read_text()) if h["epoch"] <= done]
+            log(f"resuming {model_dir} after epoch {done}")
+        initial_epoch = int(epoch_var.numpy())
+        if initial_epoch >= epochs:
+            log(f"{model_dir}: already trained for {initial_epoch} epochs")
+            return history
+
+        # Seeded reshuffle every epoch (a resumed run restarts the seeded shuffle sequence).
+        # XLA compiles for static shapes: with jit_compile every batch is full (the remainder is dropped).
+        train_ds = data.tf_dataset("train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile)
+        val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False, drop_remainder=jit_compile)
+        val_x = data.load("val", limit=val_examples)
+        if not len(val_x):
+            val_x = data.load("train", limit=val_examples)
+        writer = tf.summary.create_file_writer(os.fspath(ckpt_dir / "logs" / "diagnostics")) if tensorboard else None
+        callbacks: list[keras.callbacks.Callback] = [
+            _EpochEnd(vae=vae, manager=manager, epoch_var=epoch_var, history=history, model_dir=model_dir,
+                      spec_config=spec, data_hash=data.sha256, val_x=val_x,
+                      train_mean=train_mean, log=log, writer=writer, image_x=val_x[:4]),
+        ]
+        callbacks.insert(0, keras.callbacks.TerminateOnNaN())  # stop at the first NaN batch; _EpochEnd reports it
+        if tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(os.fspath(ckpt_dir / "logs"), write_graph=False,
+                                                         profile_batch=0))
+        if early_stopping_patience:
+            callbacks.append(keras.callbacks.EarlyStopping("val_neg_elbo", patience=early_stopping_patience))
+        log(f"training {config.name!r} on {data.n_clips('train')} clips of {data.path} for epochs "
+            f"{initial_epoch + 1}..{epochs}")
+        try:
+            vae.fit(train_ds, validation_data=val_ds if data.n_clips("val") else None,
+                    epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                    verbose=verbose)
+        except tf.errors.ResourceExhaustedError as err:
+            if is_disk_full(err):
+                raise TrainingError(f"cannot write to the model folder: {os_error_message(err, model_dir)}") from None
+            raise TrainingError(out_of_memory_message(config, batch_size, mixed_precision=bool(mixed_precision)
+                                                      and mixed_precision != "float32")) from None
+        if not chief:
+            shutil.rmtree(model_dir, ignore_errors=True)
+            return history
+        if (model_dir / "config.json").exists():
+            write_json_atomic(model_dir / HISTORY, history)
+        else:
+            raise ModelFileError(f"{model_dir}: no epoch completed with a finite validation loss; nothing saved")
+        if fit_prior:
+            from .prior_fit import fit_prior_saved
+
+            record = fit_prior_saved(model_dir, data, seed=seed)
+            log(f"refitted the prior to {record['n_codes']} codes of the training split: their NLL "
+                f"{record['codes_nll_before']:.1f} -> {record['codes_nll_after']:.1f} nats")
+        return history
     except OSError as err:
         raise TrainingError(f"cannot write the model folder: {os_error_message(err, model_dir)}") from None
     finally:
         lock.release()
-
-
-def _train(data, model_dir: Path, config: ModelConfig, *, chief, strategy, epochs, batch_size, resume, seed,
-           early_stopping_patience, steps_per_epoch, val_examples, jit_compile, mixed_precision, deterministic,
-           clip_norm, tensorboard, fit_prior, verbose, log) -> list[dict]:
-    spec = data.config
-    recover_interrupted_save(model_dir)
-    ckpt_dir = model_dir / CHECKPOINTS
-    if not resume and ckpt_dir.exists():
-        if tf.train.latest_checkpoint(os.fspath(ckpt_dir)):
-            raise TrainingError(f"{model_dir}: already has a training run; use --resume to continue it or "
-                                f"choose another --model folder")
-        remove(ckpt_dir)  # a run that failed before its first checkpoint: nothing to continue
-        log(f"note: removed {ckpt_dir}, left by a run that saved no checkpoint")
-    # the input read once before anything is written: a NaN or Inf is named with its shard and row
-    train_mean = data.mean_image()
-    data.check_finite("val")
-    keras.utils.set_random_seed(seed)
-    plan = determinism_plan(deterministic, jit_compile)
-    if plan["op_determinism"]:
-        tf.config.experimental.enable_op_determinism()
-    log(f"training on {describe_devices()}; op determinism {'on' if plan['op_determinism'] else 'off'}")
-    if mixed_precision not in (None, "float32", "mixed_float16", "mixed_bfloat16"):
-        raise ConfigError(f"mixed_precision={mixed_precision!r} must be mixed_float16, mixed_bfloat16 or None")
-    keras.mixed_precision.set_global_policy(mixed_precision or "float32")
-    with strategy.scope():
-        vae = VAE(config, seed=seed, xla=plan["broadcast_upsampling"])
-        vae.compile(optimizer=make_optimizer(config, clip_norm=clip_norm), jit_compile=jit_compile)
-        vae(tf.zeros((1,) + spec.shape), training=False)
-        vae.optimizer.build(vae.trainable_variables)
-        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    checkpoint = tf.train.Checkpoint(model=vae, optimizer=vae.optimizer, epoch=epoch_var)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    check_run_config(ckpt_dir, config, spec)
-    manager = tf.train.CheckpointManager(checkpoint, os.fspath(ckpt_dir), max_to_keep=2)
-    history: list[dict] = []
-    if resume and manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        done = int(epoch_var.numpy())
-        if (ckpt_dir / HISTORY).exists():
-            history = [h for h in json.loads((ckpt_dir / HISTORY).read_text()) if h["epoch"] <= done]
-        log(f"resuming {model_dir} after epoch {done}")
-    initial_epoch = int(epoch_var.numpy())
-    if initial_epoch >= epochs:
-        log(f"{model_dir}: already trained for {initial_epoch} epochs")
-        return history
-
-    # Seeded reshuffle every epoch (a resumed run restarts the seeded shuffle sequence).
-    # XLA compiles for static shapes: with jit_compile every batch is full (the remainder is dropped).
-    train_ds = data.tf_dataset("train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile)
-    val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False, drop_remainder=jit_compile)
-    val_x = data.load("val", limit=val_examples)
-    if not len(val_x):
-        val_x = data.load("train", limit=val_examples)
-    writer = tf.summary.create_file_writer(os.fspath(ckpt_dir / "logs" / "diagnostics")) if tensorboard else None
-    callbacks: list[keras.callbacks.Callback] = [
-        _EpochEnd(vae=vae, manager=manager, epoch_var=epoch_var, history=history, model_dir=model_dir,
-                  spec_config=spec, data_hash=data.sha256, val_x=val_x,
-                  train_mean=train_mean, log=log, writer=writer, image_x=val_x[:4]),
-    ]
-    callbacks.insert(0, keras.callbacks.TerminateOnNaN())  # stop at the first NaN batch; _EpochEnd reports it
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(os.fspath(ckpt_dir / "logs"), write_graph=False,
-                                                     profile_batch=0))
-    if early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping("val_neg_elbo", patience=early_stopping_patience))
-    log(f"training {config.name!r} on {data.n_clips('train')} clips of {data.path} for epochs {initial_epoch + 1}..{epochs}")
-    try:
-        vae.fit(train_ds, validation_data=val_ds if data.n_clips("val") else None,
-                epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                verbose=verbose)
-    except tf.errors.ResourceExhaustedError as err:
-        if is_disk_full(err):
-            raise TrainingError(f"cannot write to the model folder: {os_error_message(err, model_dir)}") from None
-        raise TrainingError(out_of_memory_message(config, batch_size, mixed_precision=bool(mixed_precision)
-                                                  and mixed_precision != "float32")) from None
-    if not chief:
-        shutil.rmtree(model_dir, ignore_errors=True)
-        return history
-    if (model_dir / "config.json").exists():
-        write_json_atomic(model_dir / HISTORY, history)
-    else:
-        raise ModelFileError(f"{model_dir}: no epoch completed with a finite validation loss; nothing saved")
-    if fit_prior:
-        from .prior_fit import fit_prior_saved
-
-        record = fit_prior_saved(model_dir, data, seed=seed)
-        log(f"refitted the prior to {record['n_codes']} codes of the training split: their NLL "
-            f"{record['codes_nll_before']:.1f} -> {record['codes_nll_after']:.1f} nats")
-    return history
