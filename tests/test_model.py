@@ -70,6 +70,21 @@ def test_default_is_far_cheaper_than_seed():
     assert model_preset("default").parameter_estimate() * 4 < 30e6  # fits the 30 MB demo budget
 
 
+def test_music_preset_keeps_time_resolution_within_the_cost_and_size_budget():
+    """``music``: 8x the decoder's time columns and 4x the latent dimensions of ``default`` at about its cost."""
+    from vae_tfp.config import model_spectrogram
+
+    music, default = model_preset("music"), model_preset("default")
+    assert model_spectrogram("music").shape == music.input_shape == (512, 512, 1)
+    assert music.latent_dim == 4 * default.latent_dim == 128
+    decoder_columns = lambda c: max(l["out_hw"][1] for l in c.conv_layers() if l["name"].startswith("dec"))  # noqa: E731
+    assert decoder_columns(music) == 8 * decoder_columns(default) == 128  # one column per 4 frames (46 ms)
+    assert music.encoder_output_shape() == (2, 2, 128)
+    assert count_flops(music)["forward_macs"] < 1.1 * count_flops(default)["forward_macs"]
+    assert music.parameter_estimate() == 6_813_968 and music.parameter_estimate() * 4 < 30e6  # committed model <= 30 MB
+    assert music.free_bits * music.latent_dim == 512  # the KL budget per clip (nats) not charged to the encoder
+
+
 def test_loss_is_per_example_and_independent_of_batch_size():
     """Duplicating a batch must not change the loss (no sum over the batch)."""
     cfg = model_preset("tiny").replace(kl_warmup_steps=0)

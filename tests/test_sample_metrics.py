@@ -65,6 +65,8 @@ def test_real_floor_near_zero_and_mean_image_far_from_real(four_families):
     assert floor["precision"] >= 0.6 and floor["recall"] >= 0.4 and floor["ndb_k"] <= 0.5
     assert mean["recall"] <= 0.1 and mean["inception_score"] == pytest.approx(1.0, abs=1e-3)
     assert 0.8 < floor["brightness_ratio"] < 1.25 and noise["brightness_ratio"] > 1.5
+    # time structure: the held-out clips are distributed like the training clips, the smear is not
+    assert floor["time_w1"] < mean["time_w1"] and floor["time_w1"] < noise["time_w1"], (floor, mean, noise)
 
 
 def test_evaluate_samples_table(trained_tiny, tiny_dataset, reference):
@@ -82,6 +84,10 @@ def test_evaluate_samples_table(trained_tiny, tiny_dataset, reference):
     assert result["best_temperature"] in (1.0, 0.5)
     table = format_table(result)
     assert table.splitlines()[2].startswith("| real (held-out) |") and "component" not in table
+    rows = {r["set"]: r for r in result["rows"]}
+    # reconstructions are scored clip by clip against their real clip; the held-out row gives the chance level
+    assert -1 <= rows["reconstructions"]["onset_corr"] <= 1 and "onset_corr" in rows["real (held-out)"]
+    assert "loudness_corr" not in rows["prior T=1"] and "time_w1" in rows["prior T=1"] and "time_w1" in table
 
 
 def test_datasets_without_labels_use_a_pca_embedding(tmp_path):

@@ -32,7 +32,8 @@ def test_history_and_diagnostics(trained_tiny):
 def test_evaluate_reports_every_field(trained_tiny, tiny_dataset):
     r = evaluate_saved(trained_tiny, tiny_dataset, "test")
     for key in ("neg_elbo_nats", "bits_per_dim", "recon_nll_nats", "kl_nats", "active_units", "latent_dim",
-                "recon_gain", "recon_mse", "n_examples"):
+                "recon_gain", "recon_mse", "n_examples", "loudness_corr", "onset_corr", "loudness_corr_chance",
+                "onset_corr_chance"):
         assert key in r
     assert r["neg_elbo_nats"] == pytest.approx(r["recon_nll_nats"] + r["kl_nats"])
     assert r["bits_per_dim"] == pytest.approx(r["neg_elbo_nats"] / (64 * 64 * math.log(2)))

@@ -400,6 +400,27 @@ def _default_preset() -> ModelConfig:
         posterior_init_scale=0.05, free_bits=300.0 / 32, num_modes=64)
 
 
+def _music_preset() -> ModelConfig:
+    """512x512 for music: 4x the latent dimensions and 8x the decoder's time resolution of ``default``.
+
+    ``default`` was designed on sustained single notes (its decoder keeps 16 time columns, its 32
+    latent dimensions spend about 300 nats); on real recordings that averaged onsets and phrase
+    shape away. Here the encoder goes down to 2x2x128, the posterior has 128 dimensions (free bits
+    4 nats each: a budget of 512 nats per clip), and the decoder upsamples both axes alike to
+    128 x 128 positions, each predicting a 4 x 4 patch: one decoder column per 4 frames (46 ms).
+    About the forward cost of ``default``. The measurements are in docs/experiments.md ("Music").
+    """
+    return ModelConfig(
+        name="music", input_shape=(512, 512, 1), latent_dim=128,
+        encoder=((32, 4, 4, False, False), (64, 4, 2, False, False), (128, 4, 2, False, False),
+                 (128, 4, 2, False, False), (128, 4, 2, False, False), (128, 4, 2, False, False),
+                 (128, 4, 2, False, False)),
+        decoder_shape=(16, 16, 32),
+        decoder=((128, 3, (2, 2), False), (128, 3, (2, 2), False), (32, 3, (2, 2), False)),
+        output_upsample=(4, 4), likelihood="bernoulli", kl_warmup_steps=500, learning_rate=1e-3,
+        posterior_init_scale=0.05, free_bits=4.0, num_modes=64)
+
+
 def _small_preset() -> ModelConfig:
     """128x128 (spectrogram preset ``small``): quick CPU runs."""
     return ModelConfig(
@@ -422,10 +443,10 @@ def _tiny_preset() -> ModelConfig:
 
 
 MODEL_PRESETS: dict[str, ModelConfig] = {
-    "seed": _seed_preset(), "default": _default_preset(), "small": _small_preset(), "tiny": _tiny_preset(),
+    "seed": _seed_preset(), "default": _default_preset(), "music": _music_preset(), "small": _small_preset(), "tiny": _tiny_preset(),
 }
 # The spectrogram preset each model preset is built for.
-MODEL_SPECTROGRAM = {"seed": "default", "default": "default", "small": "small", "tiny": "tiny"}
+MODEL_SPECTROGRAM = {"seed": "default", "default": "default", "music": "default", "small": "small", "tiny": "tiny"}
 
 
 def model_spectrogram(preset: str) -> SpectrogramConfig:

@@ -51,6 +51,7 @@ import numpy as np
 
 from .dataset import DatasetLike, open_dataset
 from .errors import ConfigError, DatasetError
+from .time_structure import clip_statistics, correlation_summary, levels_db, loudness_contour, onset_contour, statistics_distance
 
 NN_K = 3  # Kynkäänniemi et al.'s k
 NDB_ALPHA_Z = 1.959964  # two-sided 5 % critical value of the standard normal
@@ -61,7 +62,6 @@ FID_SUBSETS = 10
 MAX_COMPONENT_ROWS = 10  # per-component rows: the heaviest components only
 
 
-AUDIBLE_FLOOR_DB = -60.0  # levels below this are set to it before the audio statistics
 STAT_BANDS = 16  # frequency bands of the audio statistics
 TWO_SAMPLE_FOLDS = 5
 
@@ -69,26 +69,21 @@ TWO_SAMPLE_FOLDS = 5
 def audio_statistics(images: np.ndarray, config) -> np.ndarray:
     """Per clip, statistics of sound rather than pixels: float64 [n, 6 * STAT_BANDS + 6].
 
-    Levels below ``AUDIBLE_FLOOR_DB`` are raised to it first: real spectrograms hold exact
-    zeros below ``min_db`` that no decoder draws, a cue a classifier would find without hearing
-    anything. Then per band (``STAT_BANDS`` equal groups of bins): mean level, its spread over
-    time, mean positive and negative frame-to-frame change (onsets and decays), its spread, and
-    the 90th-percentile level; and for the loudness contour (mean over bins per frame) and the
-    onset contour (summed positive change per frame): mean, std and range.
+    On levels in dB floored at ``AUDIBLE_FLOOR_DB`` (:func:`vae_tfp.time_structure.levels_db`:
+    real spectrograms hold exact zeros below ``min_db`` that no decoder draws, a cue a
+    classifier would find without hearing anything). Per band (``STAT_BANDS`` equal groups of
+    bins): mean level, its spread over time, mean positive and negative frame-to-frame change
+    (onsets and decays), its spread, and the 90th-percentile level; and for the loudness and
+    onset contours (:mod:`vae_tfp.time_structure`): mean, std and range.
     """
-    x = np.asarray(images, np.float64)
-    x = x[..., 0] if x.ndim == 4 else x  # [n, bins, frames]
-    floor = (AUDIBLE_FLOOR_DB - config.min_db) / (config.max_db - config.min_db)
-    x = np.maximum(x, floor)
+    x = levels_db(images, config)  # [n, bins, frames]
     n, bins, frames = x.shape
     edges = np.linspace(0, bins, STAT_BANDS + 1).astype(int)
     bands = np.stack([x[:, a:b].mean(axis=1) for a, b in zip(edges[:-1], edges[1:])], axis=1)  # [n, B, T]
     diff = np.diff(bands, axis=2)
     rise, fall = np.maximum(diff, 0), np.maximum(-diff, 0)
-    loudness = x.mean(axis=1)  # [n, T]
-    onset = np.maximum(np.diff(x, axis=2), 0).sum(axis=1)  # [n, T-1]
-    contour = [f(c) for c in (loudness, onset) for f in (lambda c: c.mean(1), lambda c: c.std(1),
-                                                           lambda c: c.max(1) - c.min(1))]
+    contour = [f(c) for c in (loudness_contour(x), onset_contour(x))
+               for f in (lambda c: c.mean(1), lambda c: c.std(1), lambda c: c.max(1) - c.min(1))]
     per_band = [bands.mean(2), bands.std(2), rise.mean(2), fall.mean(2), diff.std(2),
                 np.percentile(bands, 90, axis=2)]
     return np.concatenate(per_band + [np.stack(contour, axis=1)], axis=1)
@@ -203,6 +198,8 @@ class Reference:
     brightness: float
     mean_image: np.ndarray
     info: dict[str, Any]
+    time_stats: np.ndarray | None = None  # :func:`~vae_tfp.time_structure.clip_statistics` of the clips
+    config: Any = None  # their SpectrogramConfig
 
 
 def build_reference(data: DatasetLike, *, split: str = "train", seed: int = 0, log=print) -> Reference:
@@ -235,7 +232,8 @@ def build_reference(data: DatasetLike, *, split: str = "train", seed: int = 0, l
                      radii=kth_neighbour_radii(features), nn_distance=float(np.median(kth_neighbour_radii(features, 1))),
                      kmeans=kmeans, bins=kmeans.labels_,
                      brightness=float(real.mean()), mean_image=real.mean(0),
-                     info={"split": split, "n": int(len(real)), "embedding": name, "ndb_bins": k, **info})
+                     info={"split": split, "n": int(len(real)), "embedding": name, "ndb_bins": k, **info},
+                     time_stats=clip_statistics(real, data.config), config=data.config)
 
 
 def subset_frechet_distance(real: np.ndarray, feats: np.ndarray, size: int | None, *, seed: int = 0) -> float:
@@ -269,6 +267,8 @@ def score(reference: Reference, images: np.ndarray, *, fid_size: int | None = No
            "precision": precision, "recall": recall, "brightness": brightness,
            "brightness_ratio": brightness / max(reference.brightness, 1e-12),
            "nn_ratio": float(np.median(nearest)) / max(reference.nn_distance, 1e-12)}
+    if reference.time_stats is not None:
+        row.update(statistics_distance(reference.time_stats, clip_statistics(images, reference.config)))
     if reference.primary is not None:
         probs = out[reference.primary]
         row["inception_score"] = inception_score(probs)
@@ -440,6 +440,13 @@ def evaluate_samples(model, data: DatasetLike, *, split: str = "test", n_samples
                        per_component=per_component, seed=seed, mean_image=reference.mean_image)
     floor = len(sets["real (held-out)"])
     rows = [{"set": name, **score(reference, images, fid_size=floor)} for name, images in sets.items()]
+    # time structure of the reconstructions, clip by clip; the held-out row: a different clip (chance)
+    paired = correlation_summary(sets["real (held-out)"], sets["reconstructions"], data.config, seed=seed)
+    for row in rows:
+        if row["set"] == "reconstructions":
+            row.update(loudness_corr=paired["loudness_corr"], onset_corr=paired["onset_corr"])
+        elif row["set"] == "real (held-out)" and "loudness_corr_chance" in paired:
+            row.update(loudness_corr=paired["loudness_corr_chance"], onset_corr=paired["onset_corr_chance"])
     judged = judges_available() if judges is None else judges
     if judged:
         columns, judge_info = judge_sets(model, data, sets, split=split, n=judge_n, seed=seed, log=log)
@@ -481,7 +488,9 @@ def evaluate_samples_saved(model_dir, data_dir, **kwargs) -> dict[str, Any]:
 
 COLUMNS = (("n", "{:d}"), ("fid", "{:.2f}"), ("inception_score", "{:.2f}"), ("confidence", "{:.2f}"),
            ("ndb_k", "{:.2f}"), ("precision", "{:.2f}"), ("recall", "{:.2f}"), ("brightness", "{:.4f}"),
-           ("brightness_ratio", "{:.2f}"), ("nn_ratio", "{:.2f}"), ("fad_musicnn", "{:.2f}"),
+           ("brightness_ratio", "{:.2f}"), ("nn_ratio", "{:.2f}"), ("loudness_corr", "{:.2f}"),
+           ("onset_corr", "{:.2f}"), ("onset_rate", "{:.2f}"), ("loudness_range_db", "{:.1f}"),
+           ("spectral_flux_db", "{:.2f}"), ("time_w1", "{:.2f}"), ("fad_musicnn", "{:.2f}"),
            ("two_sample", "{:.2f}"), ("two_sample_musicnn", "{:.2f}"), ("inversion_sc", "{:.3f}"),
            ("pitch_acc", "{:.2f}"), ("pitch_acc_1", "{:.2f}"), ("pitch_entropy", "{:.2f}"), ("single_pitch", "{:.2f}"))
 

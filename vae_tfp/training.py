@@ -46,6 +46,7 @@ from .errors import ConfigError, DatasetError, ModelFileError, TrainingError
 from .files import FolderLock, is_disk_full, os_error_message, remove, write_json_atomic
 from .model import VAE, make_optimizer, map_batches, posterior_stats, reconstruction_mean
 from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save, save_model
+from .time_structure import correlation_summary
 
 ACTIVE_UNIT_VARIANCE = 0.01
 COLLAPSE_ACTIVE_UNITS = 2
@@ -55,6 +56,7 @@ PRIOR_SPREAD_RANGE = (0.5, 2.0)  # median code std / prior std outside this: pri
 PRIOR_DIAGNOSTIC_SAMPLES = 512
 PRIOR_DIAGNOSTICS = ("codes_log_density", "prior_samples_log_density", "prior_hole_gap", "code_spread_ratio",
                      "code_std", "prior_std")
+TIME_DIAGNOSTICS = ("loudness_corr", "onset_corr", "loudness_corr_chance", "onset_corr_chance")
 
 
 # --- diagnostics ------------------------------------------------------------------------------
@@ -114,8 +116,14 @@ def prior_hole_warning(diag: dict) -> str | None:
 
 
 def diagnostics(encoder, decoder, prior, x: np.ndarray, train_mean: np.ndarray, *, batch_size: int = 32,
-                seed: int = 0) -> dict:
-    """Collapse and prior-hole diagnostics on images ``x`` [n, H, W, 1]; see the module docstring."""
+                seed: int = 0, config=None) -> dict:
+    """Collapse and prior-hole diagnostics on images ``x`` [n, H, W, 1]; see the module docstring.
+
+    With the spectrogram ``config`` also the reconstructions' time structure: the median per-clip
+    correlation of their loudness and onset contours with the real clips' (``loudness_corr``,
+    ``onset_corr``) and its chance level (``*_chance``: a real clip against another;
+    :func:`vae_tfp.time_structure.correlation_summary`).
+    """
     if not len(x):
         raise DatasetError("diagnostics need at least one image; got an empty array")
     means, stds = posterior_stats(encoder, x, batch_size)
@@ -125,7 +133,9 @@ def diagnostics(encoder, decoder, prior, x: np.ndarray, train_mean: np.ndarray, 
     mse_recon = float(np.mean((x - recons) ** 2))
     mse_mean = float(np.mean((x - train_mean[None]) ** 2))
     variance = means.var(axis=0)
+    time = {} if config is None else correlation_summary(x, recons, config, seed=seed)
     return {
+        **time,
         "active_units": int((variance > ACTIVE_UNIT_VARIANCE).sum()),
         "latent_variance": variance.tolist(),
         "kl_per_dim": kl_per_dimension(means, stds, prior).tolist(),
@@ -156,7 +166,10 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
     Returns:
         ``neg_elbo_nats`` (per example), ``bits_per_dim``, ``recon_nll_nats``, ``kl_nats``
         (Monte Carlo with ``kl_samples`` samples, beta = 1, no free nats), ``active_units``,
-        ``latent_dim``, ``recon_gain``, ``recon_mse``, ``n_examples``, ``kl_per_dim``.
+        ``latent_dim``, ``recon_gain``, ``recon_mse``, ``n_examples``, ``kl_per_dim``, the
+        prior-hole diagnostics, and the reconstructions' time structure: ``loudness_corr`` and
+        ``onset_corr`` (median per-clip contour correlation) and their ``*_chance`` levels (see
+        :func:`diagnostics`).
     """
     data = open_dataset(data)
     x = data.load(split)
@@ -170,7 +183,7 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
 
     kl, recon_nll = map_batches(terms, x, batch_size)
     recon_nll, kl = float(recon_nll.mean()), float(kl.mean())
-    diag = diagnostics(encoder, decoder, prior, x, data.mean_image("train"), batch_size=batch_size)
+    diag = diagnostics(encoder, decoder, prior, x, data.mean_image("train"), batch_size=batch_size, config=data.config)
     dims = int(np.prod(x.shape[1:]))
     neg_elbo = recon_nll + kl
     return {
@@ -180,6 +193,7 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
         "active_units": diag["active_units"], "recon_gain": diag["recon_gain"], "recon_mse": diag["recon_mse"],
         "kl_per_dim": diag["kl_per_dim"],
         **{k: diag[k] for k in PRIOR_DIAGNOSTICS[:4]},
+        **{k: diag[k] for k in TIME_DIAGNOSTICS if k in diag},
     }
 
 
