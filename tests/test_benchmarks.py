@@ -114,3 +114,13 @@ def open_split(data, split):
     from vae_tfp.dataset import open_dataset
 
     return open_dataset(data).split_clips(split)
+
+
+def test_music_benchmark_reports_time_structure_and_draws_the_picture(tmp_path, trained_tiny, tiny_dataset):
+    out = run(tmp_path, "music.py", "--data", str(tiny_dataset), "--models", str(trained_tiny), "--samples", "12",
+              "--name", "m")
+    result = out["models"][str(trained_tiny)]
+    assert -1 <= result["onset_corr"] <= 1 and "onset_corr_chance" in result and result["kl_dims_over_half_nat"] >= 0
+    rows = {r["set"]: r for r in result["samples"]["rows"]}
+    assert rows["real (held-out)"]["time_w1"] < rows["white noise"]["time_w1"] and "two_sample" in rows["prior T=1"]
+    assert Path(result["picture"]).stat().st_size > 1000
