@@ -62,6 +62,8 @@ def test_resolution_ceiling_is_the_recon_gain_of_block_means(tmp_path, tiny_data
     out = run(tmp_path, "resolution_ceiling.py", "--data", str(tiny_dataset), "--split", "train", "--name", "r")
     gains = {(b["frequency_bins"], b["time_frames"]): b["recon_gain"] for b in out["blocks"]}
     assert gains[(2, 2)] > gains[(4, 4)] > gains[(8, 8)] > 0  # coarser blocks lose more
+    onsets = {(b["frequency_bins"], b["time_frames"]): b["onset_corr"] for b in out["blocks"]}
+    assert onsets[(2, 1)] > onsets[(1, 32)]  # blocks along time flatten the onsets, along frequency they do not
 
 
 @pytest.mark.slow
