@@ -7,7 +7,7 @@ import pytest
 from vae_tfp.dataset import load_numpy
 from vae_tfp.errors import DatasetError
 from vae_tfp.model import mixture_weights, prior_variables
-from vae_tfp.prior_fit import aggregate_posterior, codes_nll, fit_mixture, fit_prior_saved
+from vae_tfp.prior_fit import aggregate_posterior, codes_nll, fit_mixture, fit_prior, fit_prior_saved
 from vae_tfp.saving import load_model
 
 
@@ -145,3 +145,23 @@ def test_fit_prior_refuses_an_empty_split(trained_tiny, tiny_dataset, tmp_path, 
     shutil.copytree(trained_tiny, model_dir)
     with pytest.raises(DatasetError, match="empty"):
         fit_prior_saved(model_dir, tiny_dataset)
+
+
+def test_refit_with_another_number_of_components_moves_the_vaes_kl_to_the_new_prior(tiny_dataset):
+    """A VAE refitted with a new K: the encoder's KL regulariser charges the new prior, not the old one."""
+    from vae_tfp.config import model_preset
+    from vae_tfp.dataset import load_numpy
+    from vae_tfp.model import MixtureKLRegularizer, build_vae
+
+    cfg = model_preset("tiny")
+    vae = build_vae(cfg, seed=0)
+    x = load_numpy(tiny_dataset, "train")
+    old = vae.prior
+    fit_prior(vae, x, num_modes=cfg.num_modes + 2)
+    assert vae.prior is not old and vae.prior.mixture_distribution.logits_parameter().shape[-1] == cfg.num_modes + 2
+    assert {id(v) for v in vae._prior_vars} == {id(v) for v in vae.prior.trainable_variables}
+    q = vae.encoder(x[:8], training=False)
+    charged = float(vae.encoder.losses[0]) * 8  # Keras divides the activity penalty by the batch size
+    against = lambda prior: float(MixtureKLRegularizer(prior, free_bits=cfg.free_bits)(q))  # noqa: E731
+    assert charged == pytest.approx(against(vae.prior), rel=1e-5)
+    assert abs(charged - against(old)) > 1e-3 * abs(charged)

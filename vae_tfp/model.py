@@ -165,8 +165,11 @@ class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
 
     def __init__(self, prior, *, free_nats: float = 0.0, free_bits: float = 0.0):
         # Behind a closure the prior's variables are not tracked by the encoder: they belong to
-        # the prior alone and are saved once, in the prior's file.
-        super().__init__(lambda: prior, use_exact_kl=False, test_points_fn=tf.convert_to_tensor)
+        # the prior alone and are saved once, in the prior's file. ``prior`` may be a zero-argument
+        # callable returning the current prior (the VAE's), so that a prior replaced after the
+        # encoder was built — a refit with another number of components — is the one charged.
+        super().__init__(prior if callable(prior) and not isinstance(prior, tfd.Distribution) else (lambda: prior),
+                         use_exact_kl=False, test_points_fn=tf.convert_to_tensor)
         self.free_nats = float(free_nats)
         self.free_bits = float(free_bits)
 
@@ -251,7 +254,8 @@ def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
 
     Args:
         config: Architecture.
-        prior: When given, the posterior layer adds the KL to it as an activity regulariser.
+        prior: When given, the posterior layer adds the KL to it as an activity regulariser (a
+            distribution, or a zero-argument callable returning the current one).
         noise: Draws the posterior sample's stateless seeds. Created in a ``tf.distribute``
             scope, each replica gets its own stream (a plain op seed would give every replica the
             same noise); it is checkpointed, so a resumed run continues the stream.
@@ -385,7 +389,7 @@ class VAE(keras.Model):
         self.config = config
         self.prior = make_prior(config.latent_dim, config.num_modes, init_scale=config.prior_init_scale, seed=seed)
         self.noise = tf.random.Generator.from_seed(seed)
-        self.encoder = make_encoder(config, self.prior, self.noise)
+        self.encoder = make_encoder(config, lambda: self.prior, self.noise)  # follows a replaced prior
         self.decoder = make_decoder(config, xla=xla)
         self._prior_vars = list(self.prior.trainable_variables)  # tracked for the optimizer
         self.trackers = {name: keras.metrics.Mean(name=name)

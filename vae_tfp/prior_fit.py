@@ -85,6 +85,8 @@ def fit_prior(model, images: np.ndarray, *, num_modes: int | None = None, sample
     mixture = fit_mixture(codes, k, seed=seed)
     if k != model.prior.mixture_distribution.logits_parameter().shape[-1]:
         model.prior = make_prior(model.config.latent_dim, k)
+        if hasattr(model, "_prior_vars"):  # a VAE: its prior term trains the new variables (recompile to go on)
+            model._prior_vars = list(model.prior.trainable_variables)
     assign_mixture(model.prior, mixture)
     return {"method": "sklearn GaussianMixture (EM, diagonal) on z ~ q(z|x)", "num_modes": k, "n_clips": int(len(images)),
             "n_codes": int(len(codes)), "seed": seed, "codes_nll_before": before,
