@@ -69,7 +69,7 @@ def main(argv=None) -> None:
         result["seconds"] = round(time.perf_counter() - t, 1)
         png = RESULTS / f"{args.name}_{Path(folder).name}.png"
         picture(load_model(folder), args.data, args.split, png)
-        result["picture"] = str(png)
+        result["picture"] = str(png.relative_to(Path(__file__).parent.parent)) if png.is_relative_to(Path(__file__).parent.parent) else str(png)
         kl = np.asarray(result["kl_per_dim"])
         result["kl_dims_over_half_nat"] = int((kl > 0.5).sum())
         out["models"][folder] = result
