@@ -388,3 +388,10 @@ def test_saving_weights_is_quiet_about_lambdas_and_leaves_the_filters_alone(tmp_
         save_model(build_vae(model_preset("tiny")), tmp_path / "m", spectrogram_preset("tiny"))
     assert not [w for w in caught if "lambda" in str(w.message)]
     assert warnings.filters == before
+    from vae_tfp.saving import load_model
+
+    with warnings.catch_warnings(record=True) as caught:  # loading (h5 reads serialise the config too)
+        warnings.simplefilter("always")
+        load_model(tmp_path / "m")
+    assert not [w for w in caught if "lambda" in str(w.message)]
+    assert warnings.filters == before

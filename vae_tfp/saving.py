@@ -286,8 +286,11 @@ def _check_file(info: ModelInfo, part: str) -> Path:
 
 
 def _load_keras_weights(model, file: Path) -> None:
+    from .model import quiet_lambda_warning
+
     try:
-        model.load_weights(os.fspath(file))
+        with quiet_lambda_warning():  # h5 loading serialises the model's config, tfp.layers' lambdas included
+            model.load_weights(os.fspath(file))
     except (ValueError, OSError, KeyError) as err:
         raise ModelFileError(f"{file}: weights do not fit the config ({str(err).splitlines()[0][:200]})") from None
 
