@@ -86,3 +86,18 @@ def test_the_model_reconstructs_the_timing_of_onsets():
     out = correlation_summary(test, reconstruction_mean(vae.decoder(means)).numpy(), TINY)
     assert out["onset_corr"] > 0.6, out
     assert out["onset_corr_chance"] < 0.3, out
+
+
+def test_statistics_are_the_same_in_chunks_and_at_once_and_empty_sets_have_no_rows(monkeypatch):
+    import vae_tfp.time_structure as ts
+
+    rng = np.random.default_rng(1)
+    clips = notes_at(list(rng.integers(2, 56, 7)))
+    whole = clip_statistics(clips, TINY), contour_correlations(clips, clips[::-1], TINY)
+    monkeypatch.setattr(ts, "CHUNK", 3)  # 7 clips: chunks of 3, 3 and a remainder of 1
+    chunked = clip_statistics(clips, TINY), contour_correlations(clips, clips[::-1], TINY)
+    np.testing.assert_array_equal(whole[0], chunked[0])
+    for key in whole[1]:
+        np.testing.assert_array_equal(whole[1][key], chunked[1][key])
+    assert clip_statistics(clips[:0], TINY).shape == (0, 3)
+    assert contour_correlations(clips[:0], clips[:0], TINY)["onset_corr"].shape == (0,)

@@ -168,7 +168,7 @@ class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
         # the prior alone and are saved once, in the prior's file. ``prior`` may be a zero-argument
         # callable returning the current prior (the VAE's), so that a prior replaced after the
         # encoder was built — a refit with another number of components — is the one charged.
-        super().__init__(prior if callable(prior) and not isinstance(prior, tfd.Distribution) else (lambda: prior),
+        super().__init__(prior if callable(prior) else (lambda: prior),  # a Distribution is not callable
                          use_exact_kl=False, test_points_fn=tf.convert_to_tensor)
         self.free_nats = float(free_nats)
         self.free_bits = float(free_bits)

@@ -27,6 +27,15 @@ AUDIBLE_FLOOR_DB = -60.0  # levels below this are raised to it before any statis
 TIME_STATISTICS = ("onset_rate", "loudness_range_db", "spectral_flux_db")
 ONSET_PROMINENCE_DB = 1.0  # an onset: a peak of the onset contour this many dB per frame above its surroundings
 ONSET_MIN_GAP_SECONDS = 0.05  # and at least this far from the previous one
+CHUNK = 64  # clips converted to float64 dB at a time: memory stays flat whatever the set's size
+
+
+def _chunked(fn, *arrays):
+    """``fn`` over ``CHUNK`` clips of each array at a time, its (array or dict of arrays) outputs concatenated."""
+    parts = [fn(*(a[i:i + CHUNK] for a in arrays)) for i in range(0, max(len(arrays[0]), 1), CHUNK)]
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return np.concatenate(parts)
 
 
 def levels_db(images: np.ndarray, config) -> np.ndarray:
@@ -64,9 +73,13 @@ def contour_correlations(real: np.ndarray, other: np.ndarray, config) -> dict[st
     """
     if len(real) != len(other):
         raise ValueError(f"contour correlations pair clips: got {len(real)} and {len(other)}")
-    a, b = levels_db(real, config), levels_db(other, config)
-    return {"loudness_corr": _rowwise_correlation(loudness_contour(a), loudness_contour(b)),
-            "onset_corr": _rowwise_correlation(onset_contour(a), onset_contour(b))}
+
+    def chunk(r, o):
+        a, b = levels_db(r, config), levels_db(o, config)
+        return {"loudness_corr": _rowwise_correlation(loudness_contour(a), loudness_contour(b)),
+                "onset_corr": _rowwise_correlation(onset_contour(a), onset_contour(b))}
+
+    return _chunked(chunk, real, other)
 
 
 def correlation_summary(real: np.ndarray, other: np.ndarray, config, *, seed: int = 0) -> dict[str, float]:
@@ -93,15 +106,19 @@ def clip_statistics(images: np.ndarray, config) -> np.ndarray:
     """
     from scipy.signal import find_peaks
 
-    levels = levels_db(images, config)
-    loud, onset = loudness_contour(levels), onset_contour(levels)
-    flux = np.abs(np.diff(levels, axis=2)).mean(axis=(1, 2))
     gap = max(1, round(ONSET_MIN_GAP_SECONDS * config.sample_rate / config.hop_length))
-    # a sound already on at the first frame started before the clip: not an onset of this clip
-    rates = np.array([len(find_peaks(envelope, prominence=ONSET_PROMINENCE_DB, distance=gap)[0])
-                      for envelope in onset]) / config.clip_seconds
-    spread = np.percentile(loud, 95, axis=1) - np.percentile(loud, 5, axis=1)
-    return np.stack([rates, spread, flux], axis=1)
+
+    def chunk(images):
+        levels = levels_db(images, config)
+        loud, onset = loudness_contour(levels), onset_contour(levels)
+        flux = np.abs(np.diff(levels, axis=2)).mean(axis=(1, 2))
+        # a sound already on at the first frame started before the clip: not an onset of this clip
+        rates = np.array([len(find_peaks(envelope, prominence=ONSET_PROMINENCE_DB, distance=gap)[0])
+                          for envelope in onset], float).reshape(-1) / config.clip_seconds
+        spread = np.percentile(loud, 95, axis=1) - np.percentile(loud, 5, axis=1)
+        return np.stack([rates, spread, flux], axis=1)
+
+    return _chunked(chunk, np.asarray(images))
 
 
 def statistics_distance(reference: np.ndarray, stats: np.ndarray) -> dict[str, float]:
