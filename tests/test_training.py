@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from vae_tfp.config import model_preset
+from vae_tfp.config import MODEL_PRESETS, model_preset
 from vae_tfp.errors import ConfigError, DatasetError
 from vae_tfp.errors import TrainingError
 from vae_tfp.training import collapse_warning, evaluate_saved, train
@@ -213,7 +213,7 @@ def test_determinism_defaults_follow_the_device(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True], ids=["no-xla", "xla"])
-@pytest.mark.parametrize("preset", ["seed", "default", "small", "tiny"])
+@pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))  # a new preset is audited too
 def test_train_step_ops_have_deterministic_gpu_kernels_when_determinism_is_on(preset, jit, monkeypatch):
     """The op audit: the traced train step (forward + gradient + Adam) of every preset, as it would run
     on a GPU with determinism requested. Before the fix the decoder kept Keras' UpSampling2D there, whose
