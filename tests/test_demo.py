@@ -36,3 +36,19 @@ def test_ensure_demo_data_prepares_once_and_reuses(smoke, tmp_path):
     assert again == first and lines == []
     assert {k: (again[k] / "manifest.json").stat().st_mtime_ns for k in stamps} == stamps
     assert open_dataset(again["chorales"]).config == open_dataset(again["notes"]).config
+
+
+def test_ensure_music_data_names_the_package_when_missing_and_prepares_once(smoke, tmp_path):
+    from vae_tfp.demo import MUSIC_PACKAGE, ensure_music_data
+    from vae_tfp.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=f"apt-get install {MUSIC_PACKAGE}"):
+        ensure_music_data(tmp_path / "data", source=tmp_path / "not-installed")
+    assert not (tmp_path / "data" / "singularity").exists()
+    source = smoke["audio"] / "chorales"  # stands in for the package's tracks
+    folder = ensure_music_data(tmp_path / "data", source=source, log=lambda _: None)
+    data = open_dataset(folder)
+    assert folder.name == "singularity" and data.config.shape == (512, 512, 1) and data.manifest["clip_hop"] == 3.0
+    stamp = (folder / "manifest.json").stat().st_mtime_ns
+    assert ensure_music_data(tmp_path / "data", source=tmp_path / "gone") == folder  # reused, source not read
+    assert (folder / "manifest.json").stat().st_mtime_ns == stamp

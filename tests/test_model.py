@@ -1,10 +1,15 @@
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from vae_tfp.config import MODEL_PRESETS, ModelConfig, model_preset
 from vae_tfp.errors import ConfigError
 from vae_tfp.model import VAE, build_vae, count_flops, make_decoder, make_encoder, make_prior, prior_variables
+
+tfd = tfp.distributions
 
 
 def keras_parameter_count(cfg: ModelConfig) -> int:
@@ -70,19 +75,51 @@ def test_default_is_far_cheaper_than_seed():
     assert model_preset("default").parameter_estimate() * 4 < 30e6  # fits the 30 MB demo budget
 
 
-def test_music_preset_keeps_time_resolution_within_the_cost_and_size_budget():
-    """``music``: 8x the decoder's time columns and 4x the latent dimensions of ``default`` at about its cost."""
+def test_music_preset_is_a_latent_sequence_within_the_cost_and_size_budget():
+    """``music``: 64 latent steps along time (one per 93 ms), decoder positions every 2 frames, at ~1.3x
+    the forward cost of ``default`` and a fraction of its weights."""
     from vae_tfp.config import model_spectrogram
 
     music, default = model_preset("music"), model_preset("default")
     assert model_spectrogram("music").shape == music.input_shape == (512, 512, 1)
-    assert music.latent_dim == 4 * default.latent_dim == 128
+    assert (music.latent_steps, music.step_dim, music.latent_dim) == (64, 8, 512)
+    assert music.encoder_output_shape() == (4, 64, 128)  # 64 columns: one posterior step each
     decoder_columns = lambda c: max(l["out_hw"][1] for l in c.conv_layers() if l["name"].startswith("dec"))  # noqa: E731
-    assert decoder_columns(music) == 8 * decoder_columns(default) == 128  # one column per 4 frames (46 ms)
-    assert music.encoder_output_shape() == (2, 2, 128)
-    assert count_flops(music)["forward_macs"] < 1.1 * count_flops(default)["forward_macs"]
-    assert music.parameter_estimate() == 6_813_968 and music.parameter_estimate() * 4 < 30e6  # committed model <= 30 MB
+    assert decoder_columns(music) == 16 * decoder_columns(default) == 256  # one column per 2 frames (23 ms)
+    assert count_flops(music)["forward_macs"] < 1.3 * count_flops(default)["forward_macs"]
+    assert music.parameter_estimate() == 1_262_800 and music.parameter_estimate() * 4 < 30e6  # committed model <= 30 MB
     assert music.free_bits * music.latent_dim == 512  # the KL budget per clip (nats) not charged to the encoder
+
+
+SEQUENCE = model_preset("tiny").replace(name="tiny-sequence", latent_dim=16, latent_steps=8)
+
+
+def test_a_latent_sequence_is_local_in_time_and_its_posterior_is_diagonal():
+    """Step 0's code reaches only the first columns of the image; the encoder's steps follow the columns."""
+    q = make_encoder(SEQUENCE)(np.zeros((3, 64, 64, 1), np.float32))
+    assert q.event_shape == (16,) and isinstance(q.tensor_distribution, tfd.MultivariateNormalDiag)
+    decoder = make_decoder(SEQUENCE)
+    z = np.random.default_rng(0).standard_normal((1, 16)).astype(np.float32)
+    moved = z.copy()
+    moved[0, :2] += 3.0  # step 0: dimensions 0 and 1 (step-major)
+    a, b = (decoder(v).mean().numpy()[0, :, :, 0] for v in (z, moved))
+    changed = np.flatnonzero(np.abs(a - b).max(axis=0) > 1e-6)
+    assert changed.size and changed.max() < 32, changed  # the decoder's receptive field, not the whole clip
+    # the encoder: an image that differs only in its last columns changes only the last steps' posterior
+    x = np.zeros((2, 64, 64, 1), np.float32)
+    x[1, :, 56:] = 1.0
+    means = make_encoder(SEQUENCE)(x).mean().numpy().reshape(2, 8, 2)
+    assert np.allclose(means[0, :4], means[1, :4]) and not np.allclose(means[0, 4:], means[1, 4:])
+
+
+def test_a_latent_sequence_needs_matching_columns_and_a_divisible_latent_dim():
+    with pytest.raises(ConfigError, match="multiple of latent_steps"):
+        SEQUENCE.replace(latent_dim=15)
+    with pytest.raises(ConfigError, match="8 columns wide"):
+        SEQUENCE.replace(decoder_shape=(8, 4, 16), decoder=((16, 3, 2, False), (8, 3, 2, False), (8, 3, (2, 4), False)))
+    assert ModelConfig.from_dict(SEQUENCE.to_dict()) == SEQUENCE
+    strided = model_preset("music")
+    assert ModelConfig.from_dict(json.loads(json.dumps(strided.to_dict()))) == strided  # [frequency, time] strides
 
 
 def test_loss_is_per_example_and_independent_of_batch_size():

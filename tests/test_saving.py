@@ -52,12 +52,17 @@ def test_save_load_in_fresh_process_decodes_identically(trained_tiny, tmp_path):
     np.testing.assert_array_equal(m.decoder(z).mean().numpy(), outs[0][0])
 
 
-def test_prior_variables_after_loading_equal_the_trained_ones(tiny_dataset, tmp_path):
+@pytest.mark.parametrize("latent_steps", [1, 8])
+def test_prior_variables_after_loading_equal_the_trained_ones(tiny_dataset, tmp_path, latent_steps):
+    """Also for a latent sequence (8 steps of 2 dimensions, a diagonal posterior): the folder rebuilds it."""
     from vae_tfp.config import model_preset
     from vae_tfp.model import build_vae
     from vae_tfp.dataset import dataset_config, load_numpy
 
-    vae = build_vae(model_preset("tiny"))
+    config = model_preset("tiny")
+    if latent_steps > 1:
+        config = config.replace(latent_dim=16, latent_steps=latent_steps)
+    vae = build_vae(config)
     vae.fit(load_numpy(tiny_dataset, "train"), batch_size=8, epochs=1, verbose=0)
     save_model(vae, tmp_path / "m", dataset_config(tiny_dataset))
     loaded = load_model(tmp_path / "m")
@@ -66,6 +71,7 @@ def test_prior_variables_after_loading_equal_the_trained_ones(tiny_dataset, tmp_
     x = load_numpy(tiny_dataset, "val")[:3]
     np.testing.assert_allclose(loaded.encoder(x).mean().numpy(), vae.encoder(x, training=False).mean().numpy(),
                                atol=1e-6)
+    assert loaded.config == config
 
 
 @pytest.fixture

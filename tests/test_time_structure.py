@@ -66,9 +66,12 @@ def test_statistics_distance_is_small_for_the_same_distribution_and_large_for_a_
     assert smear["onset_rate"] == 0
 
 
-def test_the_model_reconstructs_the_timing_of_onsets():
+@pytest.mark.parametrize("variant, epochs", [("global", 80), ("sequence", 40)])
+def test_the_model_reconstructs_the_timing_of_onsets(variant, epochs):
     """Clips that differ only in when the same note starts: the reconstructions' onsets must be where the real
-    ones are (a model that draws the average note everywhere scores about the chance level)."""
+    ones are (a model that draws the average note everywhere scores about the chance level). ``global``: the
+    tiny preset, one code per clip (0.72 measured at 75 epochs; 0.0 at 25, the average note); ``sequence``: 8
+    latent steps of 2 dimensions, 1 free nat each (0.71 at 40 epochs; 0.35 at 25)."""
     import tf_keras as keras
 
     from vae_tfp.config import model_preset
@@ -78,10 +81,12 @@ def test_the_model_reconstructs_the_timing_of_onsets():
     x = notes_at(rng.integers(2, 56, 256))
     test = notes_at(rng.integers(2, 56, 48))
     config = model_preset("tiny")
+    if variant == "sequence":
+        config = config.replace(latent_dim=16, latent_steps=8, free_bits=1.0, posterior_init_scale=0.05)
     keras.utils.set_random_seed(0)
     vae = VAE(config)
     vae.compile(optimizer=make_optimizer(config))
-    vae.fit(x, batch_size=32, epochs=80, verbose=0)  # 0.72 measured at 75 epochs; 0.0 at 25 (the average note)
+    vae.fit(x, batch_size=32, epochs=epochs, verbose=0)
     means, _ = posterior_stats(vae.encoder, test)
     out = correlation_summary(test, reconstruction_mean(vae.decoder(means)).numpy(), TINY)
     assert out["onset_corr"] > 0.6, out

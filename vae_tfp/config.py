@@ -173,9 +173,17 @@ class ModelConfig:
         name: Preset name, for humans.
         input_shape: (height, width, 1) of the spectrogram images: (n_bins, n_frames, 1).
         latent_dim: Dimensions of z.
+        latent_steps: 1 = one code for the whole clip (the conv features flattened into a Dense
+            posterior layer). T > 1 = a latent *sequence* along time: T steps of
+            ``latent_dim / T`` dimensions, z flattened step-major. The encoder's output is then
+            T columns wide and each column gets its own posterior step (a Dense layer shared
+            across steps, a diagonal Gaussian: ``MultivariateNormalDiag``); the decoder's grid
+            ``decoder_shape`` is T columns wide and each step's code fills its own column. The
+            prior stays one Gaussian mixture over the whole flattened sequence.
         num_modes: Components of the Gaussian-mixture prior.
         encoder: Conv blocks, each ``[filters, kernel, stride, batch_norm, max_pool]``
-            (ReLU; ``max_pool`` adds a 2x2 max-pool after the block).
+            (ReLU; ``max_pool`` adds a 2x2 max-pool after the block). ``stride`` is one factor for
+            both axes or ``[frequency, time]`` factors.
         decoder_shape: (height, width, channels) the Dense layer's output is reshaped to.
         decoder: Blocks, each ``[filters, kernel, upsample, batch_norm]``: UpSampling2D(upsample)
             then Conv2D(filters, kernel, ReLU), then optional batch norm. ``upsample`` is one factor
@@ -204,6 +212,7 @@ class ModelConfig:
     name: str = "custom"
     input_shape: tuple = (512, 512, 1)
     latent_dim: int = 32
+    latent_steps: int = 1
     num_modes: int = 10
     encoder: tuple = ()
     decoder_shape: tuple = (4, 4, 256)
@@ -228,7 +237,7 @@ class ModelConfig:
         if c != 1 or h * w > MAX_SPECTROGRAM_PIXELS:
             raise ConfigError(f"input_shape={self.input_shape} must be (height, width, 1) with at most "
                               f"{MAX_SPECTROGRAM_PIXELS} pixels")
-        for name, top in (("latent_dim", MAX_LATENT_DIM), ("num_modes", 1024)):
+        for name, top in (("latent_dim", MAX_LATENT_DIM), ("latent_steps", MAX_LATENT_DIM), ("num_modes", 1024)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
                 raise ConfigError(f"{name}={v!r} must be an integer in [1, {top}]")
@@ -252,6 +261,13 @@ class ModelConfig:
             raise ConfigError(f"decoder output {dh}x{dw} does not match input_shape {h}x{w}")
         if eh < 1 or ew < 1:
             raise ConfigError(f"encoder downsamples {h}x{w} below 1x1")
+        if self.latent_steps > 1:
+            t = self.latent_steps
+            if self.latent_dim % t:
+                raise ConfigError(f"latent_dim={self.latent_dim} must be a multiple of latent_steps={t}")
+            if ew != t or self.decoder_shape[1] != t:
+                raise ConfigError(f"latent_steps={t} needs an encoder output and a decoder_shape {t} columns wide "
+                                  f"(got {ew} and {self.decoder_shape[1]})")
         if self.parameter_estimate() > MAX_PARAMETERS:
             raise ConfigError(f"model would have ~{self.parameter_estimate():.3g} parameters, over the limit "
                               f"of {MAX_PARAMETERS:.0e}")
@@ -281,8 +297,8 @@ class ModelConfig:
         layers = []
 
         def add(name, h, w, c_in, c_out, kernel, stride=1, upsample=1, depth_to_space=1, batch_norm=False):
-            uh, uw = upsample_factors(upsample)
-            oh, ow = -(-h * uh // stride), -(-w * uw // stride)
+            (uh, uw), (sh, sw) = upsample_factors(upsample), upsample_factors(stride)
+            oh, ow = -(-h * uh // sh), -(-w * uw // sw)
             layers.append({"name": name, "in_hw": (h, w), "c_in": c_in, "c_out": c_out, "kernel": kernel,
                            "stride": stride, "upsample": upsample, "depth_to_space": depth_to_space,
                            "batch_norm": batch_norm, "out_hw": (oh, ow),
@@ -305,21 +321,35 @@ class ModelConfig:
         fh, fw = upsample_factors(f)
         return layers, encoder_output, (h * fh, w * fw)
 
+    @property
+    def step_dim(self) -> int:
+        """Dimensions per latent step: ``latent_dim / latent_steps`` (all of them for one global code)."""
+        return self.latent_dim // self.latent_steps
+
+    def dense_layers(self) -> dict[str, tuple[int, int, int]]:
+        """The two Dense layers as ``(inputs, outputs, applications per example)``: ``enc_params``
+        (conv features → posterior parameters) and ``dec_dense`` (z → the decoder's grid); with a
+        latent sequence each is applied once per step."""
+        (h, w, c), d, t = self.encoder_output_shape(), self.step_dim, self.latent_steps
+        if t == 1:
+            return {"enc_params": (h * w * c, d + d * (d + 1) // 2, 1),  # loc and scale_tril
+                    "dec_dense": (d, math.prod(self.decoder_shape), 1)}
+        dh, _, dc = self.decoder_shape
+        return {"enc_params": (h * c, 2 * d, t), "dec_dense": (d, dh * dc, t)}  # per step: loc and scale_diag
+
     def parameter_estimate(self) -> int:
         """Parameter count from the config alone (checked against Keras in the tests)."""
-        layers, (h, w, c), _ = self._walk()
+        layers = self._walk()[0]
         n = sum(l["kernel"] ** 2 * l["c_in"] * l["c_out"] + l["c_out"] + (4 * l["c_out"] if l["batch_norm"] else 0)
                 for l in layers)
-        d = self.latent_dim
-        n += (h * w * c + 1) * (d + d * (d + 1) // 2)  # the posterior's Dense layer: loc and scale_tril
-        n += (d + 1) * math.prod(self.decoder_shape)  # the decoder's Dense layer
-        n += 2 * self.num_modes * d + self.num_modes  # prior means, scales, mixture logits
+        n += sum((n_in + 1) * n_out for n_in, n_out, _ in self.dense_layers().values())
+        n += 2 * self.num_modes * self.latent_dim + self.num_modes  # prior means, scales, mixture logits
         return n
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["input_shape"], d["decoder_shape"] = list(self.input_shape), list(self.decoder_shape)
-        d["encoder"] = [list(b) for b in self.encoder]
+        d["encoder"] = [[f, k, _json_factors(s), bn, pool] for f, k, s, bn, pool in self.encoder]
         d["decoder"] = [[f, k, _json_factors(up), bn] for f, k, up, bn in self.decoder]
         d["output_upsample"] = _json_factors(self.output_upsample)
         return d
@@ -357,12 +387,11 @@ def _block(block, where: str, n: int) -> tuple:
     if not isinstance(block, (list, tuple)) or len(block) != n:
         raise ConfigError(f"{where} block {block!r} must have {n} entries")
     block = list(block)
-    if where == "decoder" and isinstance(block[2], list):  # [frequency, time] upsampling
+    if isinstance(block[2], list):  # [frequency, time] stride or upsampling
         block[2] = tuple(block[2])
     ints, flags = block[:2], block[3:]
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in ints) or ints[0] > MAX_CHANNELS \
-            or ints[1] > 15 or not _valid_factors(block[2], 8) \
-            or (where == "encoder" and not isinstance(block[2], int)):
+            or ints[1] > 15 or not _valid_factors(block[2], 8):
         raise ConfigError(f"{where} block {block!r}: filters (<= {MAX_CHANNELS}), kernel (<= 15) and "
                           f"stride/upsample (<= 8) must be positive integers")
     if any(not isinstance(v, bool) for v in flags):
@@ -388,7 +417,7 @@ def _default_preset() -> ModelConfig:
     A 4x4 stride-4 stem and stride-2 convs down to 4x4x256; a decoder that upsamples frequency
     to all 512 bins while time stays at 16 columns, then a sub-pixel output of 32 frames per
     position; no batch norm; a narrow initial posterior, free bits per dimension, a KL warm-up
-    and 64 prior components. The measurements behind each choice are in the README ("The model").
+    and 64 prior components. The measurements behind each choice are in docs/experiments.md ("The model").
     """
     return ModelConfig(
         name="default", input_shape=(512, 512, 1), latent_dim=32,
@@ -401,24 +430,24 @@ def _default_preset() -> ModelConfig:
 
 
 def _music_preset() -> ModelConfig:
-    """512x512 for music: 4x the latent dimensions and 8x the decoder's time resolution of ``default``.
+    """512x512 for music: a latent *sequence* of 64 steps (one per 93 ms) instead of one code per clip.
 
-    ``default`` was designed on sustained single notes (its decoder keeps 16 time columns, its 32
-    latent dimensions spend about 300 nats); on real recordings that averaged onsets and phrase
-    shape away. Here the encoder goes down to 2x2x128, the posterior has 128 dimensions (free bits
-    4 nats each: a budget of 512 nats per clip), and the decoder upsamples both axes alike to
-    128 x 128 positions, each predicting a 4 x 4 patch: one decoder column per 4 frames (46 ms).
-    About the forward cost of ``default``. The measurements are in docs/experiments.md ("Music").
+    One global code per clip drew spectral-envelope smears on real recordings (no onsets), with
+    any latent size, because a pixel-wise likelihood's gradient is dominated by the envelope. Here
+    the encoder keeps 64 columns along time while it halves frequency down to 4 rows; each column
+    gets 8 latent dimensions (512 in all, free bits 1 nat each); the decoder starts from an
+    8 x 64 grid, one column per step, and upsamples to 64 x 256 positions, each predicting an
+    8-bin x 2-frame patch. The prior stays one 64-component Gaussian mixture over the whole
+    flattened sequence. The measurements are in docs/experiments.md ("Music").
     """
     return ModelConfig(
-        name="music", input_shape=(512, 512, 1), latent_dim=128,
-        encoder=((32, 4, 4, False, False), (64, 4, 2, False, False), (128, 4, 2, False, False),
-                 (128, 4, 2, False, False), (128, 4, 2, False, False), (128, 4, 2, False, False),
-                 (128, 4, 2, False, False)),
-        decoder_shape=(16, 16, 32),
-        decoder=((128, 3, (2, 2), False), (128, 3, (2, 2), False), (32, 3, (2, 2), False)),
-        output_upsample=(4, 4), likelihood="bernoulli", kl_warmup_steps=500, learning_rate=1e-3,
-        posterior_init_scale=0.05, free_bits=4.0, num_modes=64)
+        name="music", input_shape=(512, 512, 1), latent_dim=512, latent_steps=64,
+        encoder=((32, 4, 4, False, False), (64, 4, 2, False, False), (128, 4, (2, 1), False, False),
+                 (128, 4, (2, 1), False, False), (128, 4, (2, 1), False, False), (128, 4, (2, 1), False, False)),
+        decoder_shape=(8, 64, 64),
+        decoder=((128, 3, (2, 2), False), (96, 3, (2, 1), False), (48, 3, (2, 2), False)),
+        output_upsample=(8, 2), likelihood="bernoulli", kl_warmup_steps=500, learning_rate=1e-3,
+        posterior_init_scale=0.05, free_bits=1.0, num_modes=64)
 
 
 def _small_preset() -> ModelConfig:

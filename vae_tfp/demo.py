@@ -45,6 +45,37 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
     return out
 
 
+# The music the committed `music` model was trained on: a Debian package of free game music.
+MUSIC_PACKAGE = "singularity-music"  # 007-2: the soundtrack of Endgame: Singularity, Max McCracken, CC BY-SA 3.0
+MUSIC_SOURCE = Path("/usr/share/games/singularity/music")
+MUSIC_CLIP_HOP = 3.0  # seconds between clip starts: 977 / 103 / 193 clips, split by track
+
+
+def ensure_music_data(data_dir: str | os.PathLike, *, source: str | os.PathLike = MUSIC_SOURCE, workers: int = 1,
+                      log=print) -> Path:
+    """Prepares the committed ``music`` model's corpus (Debian's ``singularity-music``) into
+    ``data_dir/singularity`` at the ``default`` spectrogram, reusing a complete one.
+
+    Raises:
+        DatasetError: The package is not installed (the message says how to install it).
+    """
+    from .dataset import MANIFEST, open_dataset, prepare_dataset
+    from .errors import DatasetError
+
+    source, folder = Path(source), Path(data_dir) / "singularity"
+    config = spectrogram_preset("default")
+    if (folder / MANIFEST).exists() and open_dataset(folder).config == config:
+        return folder
+    if not find_audio_files(source):
+        raise DatasetError(f"{source}: no music found; install it with `apt-get install {MUSIC_PACKAGE}` "
+                           f"(CC BY-SA 3.0), or set DATASET to a prepared folder of your own music")
+    t0 = time.perf_counter()
+    prepare_dataset([source], folder, config, clip_hop=MUSIC_CLIP_HOP, workers=workers, overwrite=True,
+                    progress=False, log=log)
+    log(f"prepared {folder} in {time.perf_counter() - t0:.1f} s")
+    return folder
+
+
 def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", spec: str = "small",
              preset: str = "small", epochs: int = 30, workers: int = 1, roundtrip_files_per_set: int = 8,
              sample_metrics_n: int = 256, log=print) -> dict:

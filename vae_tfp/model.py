@@ -248,9 +248,19 @@ def _posterior_bias(latent_dim: int, scale: float):
     return keras.initializers.Constant(bias)
 
 
+def _diagonal_posterior(params, steps: int, step_dim: int) -> tfd.MultivariateNormalDiag:
+    """The posterior of a latent sequence from per-step ``[loc (d), scale (d)]`` parameters, flattened."""
+    p = tf.reshape(params, [-1, steps, 2, step_dim])
+    flat = lambda t: tf.reshape(t, [-1, steps * step_dim])  # noqa: E731
+    return tfd.MultivariateNormalDiag(loc=flat(p[:, :, 0]), scale_diag=1e-5 + tf.nn.softplus(flat(p[:, :, 1])))
+
+
 def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
                  noise: tf.random.Generator | None = None) -> keras.Model:
     """Conv stack → Dense → ``MultivariateNormalTriL`` posterior q(z|x).
+
+    With ``config.latent_steps`` T > 1: conv stack → one Dense per column (T columns) →
+    ``MultivariateNormalDiag`` over the flattened sequence.
 
     Args:
         config: Architecture.
@@ -272,21 +282,37 @@ def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
             x = keras.layers.BatchNormalization(name=f"enc_bn{i}")(x)
         if pool:
             x = keras.layers.MaxPool2D(2, name=f"enc_pool{i}")(x)
-    x = keras.layers.Flatten(name="enc_flatten")(x)
-    d = config.latent_dim
-    x = keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(d), name="enc_params", dtype="float32",
-                           bias_initializer=_posterior_bias(d, config.posterior_init_scale))(x)
     regularizer = MixtureKLRegularizer(prior, free_nats=config.free_nats, free_bits=config.free_bits) \
         if prior is not None else None
     sample = tfd.Distribution.sample if noise is None else (
         lambda q: q.sample(seed=tf.cast(noise.make_seeds(1)[:, 0], tf.int32)))
-    z = tfpl.MultivariateNormalTriL(d, convert_to_tensor_fn=sample, activity_regularizer=regularizer,
-                                    name="posterior", dtype="float32")(x)
+    d, t = config.step_dim, config.latent_steps
+    if t == 1:
+        x = keras.layers.Flatten(name="enc_flatten")(x)
+        x = keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(d), name="enc_params", dtype="float32",
+                               bias_initializer=_posterior_bias(d, config.posterior_init_scale))(x)
+        z = tfpl.MultivariateNormalTriL(d, convert_to_tensor_fn=sample, activity_regularizer=regularizer,
+                                        name="posterior", dtype="float32")(x)
+        return keras.Model(inputs, z, name="encoder")
+    # A latent sequence: one posterior step per column of the conv features (time-major).
+    h, _, c = config.encoder_output_shape()
+    x = keras.layers.Permute((2, 1, 3), name="enc_time_major")(x)
+    x = keras.layers.Reshape((t, h * c), name="enc_steps")(x)
+    scale_bias = float(tfp.math.softplus_inverse(np.float32(config.posterior_init_scale))) \
+        if config.posterior_init_scale else 0.0
+    x = keras.layers.Dense(2 * d, name="enc_params", dtype="float32",
+                           bias_initializer=keras.initializers.Constant([0.0] * d + [scale_bias] * d))(x)
+    x = keras.layers.Flatten(name="enc_flatten_steps")(x)
+    z = tfpl.DistributionLambda(lambda p: _diagonal_posterior(p, t, d), convert_to_tensor_fn=sample,
+                                activity_regularizer=regularizer, name="posterior", dtype="float32")(x)
     return keras.Model(inputs, z, name="encoder")
 
 
 def make_decoder(config: ModelConfig, *, xla: bool = False) -> keras.Model:
     """Dense → Reshape → (UpSampling2D + Conv2D) blocks → linear Conv2D → likelihood p(x|z).
+
+    With ``config.latent_steps`` T > 1 the Dense layer is applied per step, each filling one
+    column of the T-column grid.
 
     With ``config.output_upsample`` > 1 the linear Conv2D is sub-pixel (depth-to-space).
 
@@ -299,9 +325,17 @@ def make_decoder(config: ModelConfig, *, xla: bool = False) -> keras.Model:
         and event_shape [H, W, 1] whose ``mean()`` is the reconstruction in [0, 1].
     """
     z = inputs = keras.Input(shape=(config.latent_dim,), name="z")
-    x = keras.layers.Dense(int(np.prod(config.decoder_shape)), activation="relu", kernel_initializer=RELU_INIT,
-                           name="dec_dense")(z)
-    x = keras.layers.Reshape(config.decoder_shape, name="dec_reshape")(x)
+    t = config.latent_steps
+    if t == 1:
+        x = keras.layers.Dense(int(np.prod(config.decoder_shape)), activation="relu", kernel_initializer=RELU_INIT,
+                               name="dec_dense")(z)
+        x = keras.layers.Reshape(config.decoder_shape, name="dec_reshape")(x)
+    else:  # a latent sequence: step i fills column i of the grid
+        h, _, c = config.decoder_shape
+        x = keras.layers.Reshape((t, config.step_dim), name="dec_steps")(z)
+        x = keras.layers.Dense(h * c, activation="relu", kernel_initializer=RELU_INIT, name="dec_dense")(x)
+        x = keras.layers.Reshape((t, h, c), name="dec_reshape")(x)
+        x = keras.layers.Permute((2, 1, 3), name="dec_freq_major")(x)
     for i, (filters, kernel, up, bn) in enumerate(config.decoder):
         x = (UpSampling2D if xla else keras.layers.UpSampling2D)(upsample_factors(up), name=f"dec_up{i}")(x)
         x = keras.layers.Conv2D(filters, kernel, padding="same", activation="relu", kernel_initializer=RELU_INIT,
@@ -362,7 +396,7 @@ def posterior_stats(encoder: keras.Model, x: np.ndarray, batch_size: int = 32) -
     """Posterior means and marginal standard deviations of images ``x`` [n, H, W, 1], NumPy [n, D] each."""
     def stats(batch, _):
         q = encoder(batch, training=False)
-        return q.mean().numpy(), np.sqrt(np.diagonal(q.covariance().numpy(), axis1=-2, axis2=-1))
+        return q.mean().numpy(), q.stddev().numpy()  # marginal stds: sqrt(diag(L L^T))
 
     return map_batches(stats, np.asarray(x, np.float32), batch_size)
 
@@ -487,11 +521,9 @@ def count_flops(config: ModelConfig) -> dict[str, int]:
     Returns:
         ``{"encoder_macs", "decoder_macs", "forward_macs", "forward_flops", "train_flops"}``.
     """
-    convs = config.conv_layers()
-    d = config.latent_dim
-    enc = sum(l["macs"] for l in convs if l["name"].startswith("enc")) \
-        + math.prod(config.encoder_output_shape()) * (d + d * (d + 1) // 2)
-    dec = sum(l["macs"] for l in convs if l["name"].startswith("dec")) + d * math.prod(config.decoder_shape)
+    convs, dense = config.conv_layers(), {k: n_in * n_out * t for k, (n_in, n_out, t) in config.dense_layers().items()}
+    enc = sum(l["macs"] for l in convs if l["name"].startswith("enc")) + dense["enc_params"]
+    dec = sum(l["macs"] for l in convs if l["name"].startswith("dec")) + dense["dec_dense"]
     fwd = enc + dec
     return {"encoder_macs": enc, "decoder_macs": dec, "forward_macs": fwd, "forward_flops": 2 * fwd,
             "train_flops": 6 * fwd - 2 * convs[0]["macs"]}
