@@ -19,6 +19,7 @@ def main():
     import soundfile as sf
 
     from vae_tfp.generate import generate
+    from vae_tfp.spectrogram import Inversion
     from vae_tfp.phase import DEFAULT_PHASE_INIT
     from vae_tfp.saving import load_model
     from vae_tfp.spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
@@ -35,11 +36,11 @@ def main():
            "image": list(model.spectrogram_config.shape), "griffin_lim_iters": args.iters,
            "phase_init": args.phase_init, "results": {}}
     for n in (1, 16):
-        generate(model, n, n_iter=args.iters, phase_init=args.phase_init)  # trace (not timed)
+        generate(model, n, inversion=Inversion(n_iter=args.iters, phase_init=args.phase_init))  # trace (not timed)
         times = []
         for r in range(args.repeats):
             t0 = time.perf_counter()
-            _, _, audio = generate(model, n, seed=r, n_iter=args.iters, phase_init=args.phase_init)
+            _, _, audio = generate(model, n, seed=r, inversion=Inversion(n_iter=args.iters, phase_init=args.phase_init))
             for a in audio:
                 sf.write(io.BytesIO(), a, sr, format="WAV", subtype="PCM_16")
             times.append(time.perf_counter() - t0)

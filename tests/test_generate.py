@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from vae_tfp.spectrogram import Inversion
 from vae_tfp.errors import ConfigError
 from vae_tfp.generate import decode, encode, generate, reconstruct, sample_prior
 from vae_tfp.saving import load_model
@@ -8,7 +9,7 @@ from vae_tfp.saving import load_model
 
 def test_generate_shapes_and_ranges(trained_tiny):
     m = load_model(trained_tiny, parts=("decoder", "prior"))
-    z, images, audio = generate(m, 3, seed=1, n_iter=4)
+    z, images, audio = generate(m, 3, seed=1, inversion=Inversion(n_iter=4))
     assert z.shape == (3, 4) and images.shape == (3, 64, 64, 1) and audio.shape == (3, m.spectrogram_config.clip_samples)
     assert images.min() >= 0 and images.max() <= 1 and np.isfinite(audio).all()
 
@@ -58,7 +59,7 @@ def test_every_entry_point_takes_an_empty_input(trained_tiny, entry):
     x0, z0 = np.zeros((0, H, W, 1), np.float32), np.zeros((0, m.config.latent_dim), np.float32)
     out = {
         "encode": lambda: encode(m, x0)[0], "decode": lambda: decode(m, z0), "reconstruct": lambda: reconstruct(m, x0),
-        "to_audio": lambda: to_audio(m, x0), "generate": lambda: generate(m, 0, n_iter=2)[1],
+        "to_audio": lambda: to_audio(m, x0), "generate": lambda: generate(m, 0, inversion=Inversion(n_iter=2))[1],
         "sample_prior": lambda: sample_prior(m, 0), "aggregate_posterior": lambda: aggregate_posterior(m.encoder, x0),
     }[entry]()
     expected = {"encode": (0, 4), "sample_prior": (0, 4), "aggregate_posterior": (0, 4),

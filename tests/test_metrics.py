@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import harmonic, write
+from vae_tfp.spectrogram import Inversion
 from vae_tfp.metrics import (clipped_fraction, inversion_curves, log_spectral_distance, roundtrip_file, roundtrip_files,
                              spectral_convergence, summarize)
 from vae_tfp.spectrogram import spectrogram
@@ -41,7 +42,7 @@ def test_roundtrip_files_writes_both_wavs_and_metrics_and_skips_bad_files(tmp_pa
     bad = tmp_path / "in" / "broken.wav"
     bad.write_text("not audio")
     lines = []
-    result = roundtrip_files([good, bad, same_stem], tmp_path / "out", tiny, max_clips=2, n_iter=4, log=lines.append)
+    result = roundtrip_files([good, bad, same_stem], tmp_path / "out", tiny, max_clips=2, inversion=Inversion(n_iter=4), log=lines.append)
     assert [f["original"] for f in result["files"]] == ["tone_original.wav", "tone-2_original.wav"]
     for f in result["files"]:
         assert (tmp_path / "out" / f["original"]).is_file() and (tmp_path / "out" / f["roundtrip"]).is_file()

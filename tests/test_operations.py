@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import harmonic, write
+from vae_tfp.spectrogram import Inversion
 from vae_tfp.cli import main
 from vae_tfp.operations import monotone_fraction
 
@@ -87,7 +88,7 @@ def test_explorer_sliders_move_the_latent(trained_tiny, tiny_dataset):
     m = load_model(trained_tiny)
     means, _ = encode(m, load_numpy(tiny_dataset, "train"))
     labels = [c["label"] for c in split_clips(tiny_dataset, "train")]
-    ex = LatentExplorer(m, means, labels, label_pairs=[("high", "low")], k=2, n_iter=2)
+    ex = LatentExplorer(m, means, labels, label_pairs=[("high", "low")], k=2, inversion=Inversion(n_iter=2))
     assert [n for n, _ in ex.directions] == ["PC1", "PC2", "high−low"]
     np.testing.assert_allclose(ex.z([0, 0, 0]), means.mean(0), atol=1e-5)
     assert not np.allclose(ex.z([1, 0, 0]), ex.z([0, 0, 0]))
@@ -100,8 +101,8 @@ def test_explorer_sliders_move_the_latent(trained_tiny, tiny_dataset):
 def test_generate_streams_in_batches_with_the_same_files(trained_tiny, tmp_path):
     from vae_tfp.operations import op_generate
 
-    one = op_generate(trained_tiny, tmp_path / "one", n=5, n_iter=2, phase_init="pghi", progress=False)
-    batched = op_generate(trained_tiny, tmp_path / "batched", n=5, n_iter=2, phase_init="pghi", batch_size=2,
+    one = op_generate(trained_tiny, tmp_path / "one", n=5, inversion=Inversion(n_iter=2, phase_init="pghi"), progress=False)
+    batched = op_generate(trained_tiny, tmp_path / "batched", n=5, inversion=Inversion(n_iter=2, phase_init="pghi"), batch_size=2,
                           progress=False)
     assert [i["name"] for i in batched["items"]] == [f"sample_{k:02d}" for k in range(5)]
     for a, b in zip(one["items"], batched["items"]):
@@ -116,6 +117,6 @@ def test_generate_stops_at_a_full_disk_with_what_it_wrote_listed(trained_tiny, t
     free = iter([10**9, 10**9, 10])  # room for two batches, then a full disk
     monkeypatch.setattr(operations, "free_bytes", lambda _: next(free))
     with pytest.raises(VaeTfpError, match="disk full .* 4 of 7 samples written and listed in results.json"):
-        operations.op_generate(trained_tiny, tmp_path / "g", n=7, n_iter=2, batch_size=2, progress=False)
+        operations.op_generate(trained_tiny, tmp_path / "g", n=7, inversion=Inversion(n_iter=2), batch_size=2, progress=False)
     listed = json.loads((tmp_path / "g" / "results.json").read_text())["items"]
     assert len(listed) == 4 and sorted(p.name for p in (tmp_path / "g").glob("*.wav")) == [i["wav"] for i in listed]

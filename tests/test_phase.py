@@ -2,6 +2,7 @@ import librosa
 import numpy as np
 import pytest
 
+from vae_tfp.spectrogram import Inversion
 from vae_tfp.config import SPECTROGRAM_PRESETS, spectrogram_preset
 from vae_tfp.errors import ConfigError
 from vae_tfp.metrics import roundtrip
@@ -28,7 +29,7 @@ def _stft(x, config):
 @pytest.mark.parametrize("signal", ["tone", "chirp"])
 def test_pghi_alone_is_far_closer_than_a_random_phase(default, signal):
     x = _signals(default)[signal].astype(np.float32)
-    sc = {init: roundtrip(x, default, n_iter=0, phase_init=init)[0].spectral_convergence
+    sc = {init: roundtrip(x, default, inversion=Inversion(n_iter=0, phase_init=init))[0].spectral_convergence
           for init in ("random", "pghi")}
     assert sc["random"] > 0.5, sc
     assert sc["pghi"] < 0.1 * sc["random"], sc
@@ -69,9 +70,9 @@ def test_every_preset_inverts_with_every_start(name):
     x = (0.3 * np.sin(2 * np.pi * c.sample_rate / 20.3 * t)).astype(np.float32)
     s = spectrogram(x, c)
     for init in ("pghi", "random", "zeros"):
-        audio = griffin_lim(s, c, n_iter=2, phase_init=init)
+        audio = griffin_lim(s, c, inversion=Inversion(n_iter=2, phase_init=init))
         assert audio.shape == (c.clip_samples,) and np.all(np.isfinite(audio))
-    sc = {init: roundtrip(x, c, n_iter=0, phase_init=init)[0].spectral_convergence for init in ("random", "pghi")}
+    sc = {init: roundtrip(x, c, inversion=Inversion(n_iter=0, phase_init=init))[0].spectral_convergence for init in ("random", "pghi")}
     assert sc["pghi"] < 0.25 * sc["random"], sc
 
 
@@ -84,8 +85,8 @@ def test_silence_and_a_single_bin_give_no_nan(default):
     assert np.all(np.isfinite(phase))
     spec = np.zeros(default.shape, np.float32)
     spec[40, 100] = 0.8
-    assert np.all(np.isfinite(griffin_lim(spec, default, n_iter=1)))
-    assert np.all(np.isfinite(griffin_lim_tf(spec[None], default, n_iter=1)))
+    assert np.all(np.isfinite(griffin_lim(spec, default, inversion=Inversion(n_iter=1))))
+    assert np.all(np.isfinite(griffin_lim_tf(spec[None], default, inversion=Inversion(n_iter=1))))
 
 
 def test_random_start_is_librosas(tiny, rng):
@@ -95,15 +96,15 @@ def test_random_start_is_librosas(tiny, rng):
     ref = librosa.griffinlim(to_magnitude(s, tiny), n_iter=6, hop_length=tiny.hop_length, n_fft=tiny.n_fft,
                              window="hann", center=True, pad_mode=_PAD_MODE, momentum=0.99, init="random",
                              random_state=3, length=tiny.clip_samples)
-    np.testing.assert_array_equal(griffin_lim(s, tiny, n_iter=6, seed=3, phase_init="random"), ref)
+    np.testing.assert_array_equal(griffin_lim(s, tiny, inversion=Inversion(n_iter=6, phase_init="random"), seed=3), ref)
 
 
 @pytest.mark.parametrize("init", ["pghi", "random", "zeros"])
 def test_numpy_and_tf_inversions_agree(tiny, init):
     s = spectrogram((0.3 * np.sin(2 * np.pi * 500 * np.arange(tiny.clip_samples) / tiny.sample_rate)).astype(np.float32),
                     tiny)
-    np.testing.assert_allclose(griffin_lim_tf(s[None], tiny, n_iter=4, phase_init=init)[0],
-                               griffin_lim(s, tiny, n_iter=4, phase_init=init), atol=1e-4)
+    np.testing.assert_allclose(griffin_lim_tf(s[None], tiny, inversion=Inversion(n_iter=4, phase_init=init))[0],
+                               griffin_lim(s, tiny, inversion=Inversion(n_iter=4, phase_init=init)), atol=1e-4)
 
 
 def test_compiled_and_python_heap_loops_agree(default):
@@ -114,3 +115,15 @@ def test_compiled_and_python_heap_loops_agree(default):
 def test_unknown_phase_init_names_the_choices(tiny):
     with pytest.raises(ConfigError, match="phase_init='guess' must be one of pghi, random, zeros"):
         initial_phase(np.ones((tiny.n_fft // 2 + 1, 4)), tiny, "guess")
+
+
+@pytest.mark.parametrize("bad, match", [({"phase_init": "guess"}, "phase_init='guess' must be one of pghi, random, zeros"),
+                                        ({"n_iter": -1}, r"n_iter=-1 must be an integer in \[0, 10000\]"),
+                                        ({"n_iter": 2.5}, "n_iter=2.5"), ({"momentum": float("nan")}, "momentum=nan")])
+def test_inversion_settings_are_one_checked_object(bad, match):
+    from vae_tfp.spectrogram import DEFAULT_INVERSION
+
+    with pytest.raises(ConfigError, match=match):
+        Inversion(**bad)
+    assert DEFAULT_INVERSION == Inversion(n_iter=32, phase_init="pghi", momentum=0.99)
+    assert DEFAULT_INVERSION.describe() == "pghi start + 32 fast Griffin-Lim iterations"

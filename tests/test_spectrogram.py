@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import harmonic
+from vae_tfp.spectrogram import Inversion
 from vae_tfp.config import SPECTROGRAM_PRESETS
 from vae_tfp.spectrogram import (griffin_lim, griffin_lim_tf, magnitude_to_unit, spectrogram, spectrogram_tf,
                                  stft_magnitude, to_magnitude)
@@ -70,5 +71,5 @@ def test_griffin_lim_is_seeded(tiny):
 
 def test_griffin_lim_tf_batches(tiny, rng):
     specs = spectrogram((0.2 * rng.standard_normal((3, tiny.clip_samples))).astype(np.float32), tiny)
-    out = griffin_lim_tf(specs, tiny, n_iter=4)
+    out = griffin_lim_tf(specs, tiny, inversion=Inversion(n_iter=4))
     assert out.shape == (3, tiny.clip_samples) and np.isfinite(out).all()

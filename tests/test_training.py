@@ -61,7 +61,7 @@ def test_prior_hole_diagnostics_see_a_prior_away_from_the_codes():
     good = prior_fit_diagnostics(codes, prior)
     assert abs(good["prior_hole_gap"]) < 2 and 0.8 < good["code_spread_ratio"] < 1.25
     assert prior_hole_warning(good) is None
-    bad = prior_fit_diagnostics(codes * 4, prior)  # codes spread 4x the prior, as in the earlier demo
+    bad = prior_fit_diagnostics(codes * 4, prior)  # codes spread 4x the prior: outside it
     assert bad["prior_hole_gap"] > 20 and prior_hole_warning(bad) is not None
 
 

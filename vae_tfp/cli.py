@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import VaeTfpError
 from .phase import DEFAULT_PHASE_INIT, PHASE_INITS
-from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
+from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, MAX_GRIFFIN_LIM_ITERS
 
 
 def _number(kind, *, low=None, high=None, low_open=False):
@@ -93,8 +93,7 @@ def cmd_prepare(args) -> int:
 def cmd_roundtrip(args) -> int:
     from .metrics import roundtrip_files
 
-    summary = roundtrip_files(args.files, args.out, _spec_config(args), n_iter=args.iters,
-                              phase_init=args.phase_init, max_clips=args.max_clips)
+    summary = roundtrip_files(args.files, args.out, _spec_config(args), inversion=_inversion(args), max_clips=args.max_clips)
     print(f"metrics: {summary['metrics_path']}")
     print(json.dumps(summary["summary"], indent=1))
     return 0 if summary["files"] else 1
@@ -149,6 +148,12 @@ def cmd_fit_prior(args) -> int:
     return 0
 
 
+def _inversion(args):
+    from .spectrogram import Inversion
+
+    return Inversion(n_iter=args.iters, phase_init=args.phase_init)
+
+
 def _print_result(result: dict) -> int:
     for item in result.get("items", []):
         for key in ("wav", "png"):
@@ -162,15 +167,13 @@ def cmd_generate(args) -> int:
     from .operations import op_generate
 
     return _print_result(op_generate(args.model, args.out, n=args.n, seed=args.seed, component=args.component,
-                                     temperature=args.temperature, n_iter=args.iters,
-                                     phase_init=args.phase_init))
+                                     temperature=args.temperature, inversion=_inversion(args)))
 
 
 def cmd_reconstruct(args) -> int:
     from .operations import op_reconstruct
 
-    return _print_result(op_reconstruct(args.model, args.files, args.out, max_clips=args.max_clips, n_iter=args.iters,
-                                        phase_init=args.phase_init))
+    return _print_result(op_reconstruct(args.model, args.files, args.out, max_clips=args.max_clips, inversion=_inversion(args)))
 
 
 def cmd_encode(args) -> int:
@@ -185,7 +188,7 @@ def cmd_interpolate(args) -> int:
     from .operations import op_interpolate
 
     result = op_interpolate(args.model, args.a, args.b, args.out, steps=args.steps, spherical=args.spherical,
-                            n_iter=args.iters, phase_init=args.phase_init)
+                            inversion=_inversion(args))
     print(f"distance to A grows on {result['monotone_fraction']:.0%} of the steps")
     return _print_result(result)
 
@@ -194,8 +197,7 @@ def cmd_arithmetic(args) -> int:
     from .operations import op_arithmetic
 
     return _print_result(op_arithmetic(args.model, args.clips, args.out, weights=args.weights, data=args.data,
-                                       add=args.add, subtract=args.subtract, amount=args.amount, n_iter=args.iters,
-                                       phase_init=args.phase_init))
+                                       add=args.add, subtract=args.subtract, amount=args.amount, inversion=_inversion(args)))
 
 
 def cmd_project(args) -> int:
@@ -237,7 +239,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     quiet.add_argument("--quiet", action="store_true", help="no progress bars")
     seed.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
     workers.add_argument("--workers", type=COUNT, default=os.cpu_count() or 1, help="processes preparing audio")
-    inversion.add_argument("--iters", type=_number(int, low=0, high=10_000), default=DEFAULT_GRIFFIN_LIM_ITERS,
+    inversion.add_argument("--iters", type=_number(int, low=0, high=MAX_GRIFFIN_LIM_ITERS), default=DEFAULT_GRIFFIN_LIM_ITERS,
                            help=f"Griffin-Lim iterations (default: {DEFAULT_GRIFFIN_LIM_ITERS})")
     inversion.add_argument("--phase-init", default=DEFAULT_PHASE_INIT, choices=PHASE_INITS,
                            help=f"Griffin-Lim's starting phase: pghi = phase-gradient heap integration, estimated "

@@ -200,8 +200,8 @@ class ModelConfig:
             posterior marginal below this many nats is not charged to the encoder (0 = off). The
             prior is trained by the codes' cross-entropy whatever this is.
         free_nats: Legacy per-example floor, ``max(KL, free_nats)`` (0 = off). It gives no
-            gradient below the floor, so the earlier demo model's KL sat on it for 70 epochs;
-            kept so that old model folders load and train as they did. Prefer ``free_bits``.
+            gradient below the floor (a KL on the floor stays there); kept so that model folders
+            trained with it load and train as they did. Prefer ``free_bits``.
         learning_rate: Adam learning rate.
         prior_init_scale: Std of the random initial prior means.
         posterior_init_scale: Initial std of the posterior q(z|x) (the bias of its scale's

@@ -82,7 +82,7 @@ def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", sp
     """The main job on the embedded data, end to end.
 
     Renders and prepares the embedded data, measures the representation's round trip, trains a
-    short run of a CPU preset (resuming a previous demo run) and refits its prior to the codes,
+    short run of a CPU preset (resuming the previous run in ``out``) and refits its prior to the codes,
     evaluates it on the held-out split — reconstruction and, with ``sample_metrics_n`` prior
     samples, the generation metrics — and writes ``out/index.html`` with the metrics table,
     samples, reconstructions and an interpolation.

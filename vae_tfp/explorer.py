@@ -10,7 +10,7 @@ import numpy as np
 from .generate import decode, to_audio
 from .latent import label_vector, principal_directions
 from .render import card_html
-from .phase import DEFAULT_PHASE_INIT
+from .spectrogram import Inversion
 
 
 class LatentExplorer:
@@ -23,14 +23,13 @@ class LatentExplorer:
         label_pairs: ``(positive, negative)`` label pairs; each adds a slider along
             ``mean(positive) - mean(negative)`` (0 = the centre, 1 = one full label vector).
         k: Principal directions (sliders in units of the data's standard deviation along each).
-        n_iter: Griffin-Lim iterations per update (fewer is snappier).
-        phase_init: Griffin-Lim's starting phase (see :mod:`vae_tfp.phase`).
+        inversion: How each update becomes audio (16 Griffin-Lim iterations: fewer is snappier).
     """
 
     def __init__(self, model, latents: np.ndarray, labels: Sequence[str] | None = None, *,
-                 label_pairs: Sequence[tuple[str, str]] = (), k: int = 4, n_iter: int = 16,
-                 phase_init: str = DEFAULT_PHASE_INIT):
-        self.model, self.n_iter, self.phase_init = model, n_iter, phase_init
+                 label_pairs: Sequence[tuple[str, str]] = (), k: int = 4,
+                 inversion: Inversion = Inversion(n_iter=16)):
+        self.model, self.inversion = model, inversion
         self.center, dirs, std = principal_directions(latents, k)
         self.directions = [(f"PC{i + 1}", dirs[i] * std[i]) for i in range(len(dirs))]
         for pos, neg in label_pairs:
@@ -46,7 +45,7 @@ class LatentExplorer:
 
     def render_html(self, values: Sequence[float]) -> str:
         image = decode(self.model, self.z(values)[None])
-        audio = to_audio(self.model, image, n_iter=self.n_iter, phase_init=self.phase_init)[0]
+        audio = to_audio(self.model, image, inversion=self.inversion)[0]
         caption = ", ".join(f"{name} {v:+.1f}" for (name, _), v in zip(self.directions, values))
         return card_html(image[0], audio, self.model.spectrogram_config.sample_rate, title="decoded", caption=caption)
 

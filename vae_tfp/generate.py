@@ -15,8 +15,7 @@ import numpy as np
 from .audio import first_clips
 from .errors import ConfigError
 from .model import map_batches, mixture_components, mixture_weights, posterior_stats, reconstruction_mean
-from .phase import DEFAULT_PHASE_INIT
-from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, griffin_lim_tf, spectrogram
+from .spectrogram import DEFAULT_INVERSION, Inversion, griffin_lim_tf, spectrogram
 
 
 def encode(model, images: np.ndarray, *, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -58,21 +57,19 @@ def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
     return (locs[which] + eps * scales[which]).astype(np.float32)
 
 
-def to_audio(model, images: np.ndarray, *, n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
-             phase_init: str = DEFAULT_PHASE_INIT, seed: int = 0) -> np.ndarray:
+def to_audio(model, images: np.ndarray, *, inversion: Inversion = DEFAULT_INVERSION, seed: int = 0) -> np.ndarray:
     """Images → audio [n, clip_samples] with the batched TF Griffin-Lim."""
     if not len(images):
         return np.zeros((0, model.spectrogram_config.clip_samples), np.float32)
-    return griffin_lim_tf(images, model.spectrogram_config, n_iter=n_iter, phase_init=phase_init, seed=seed)
+    return griffin_lim_tf(images, model.spectrogram_config, inversion=inversion, seed=seed)
 
 
 def generate(model, n: int, *, seed: int = 0, component: int | None = None, temperature: float = 1.0,
-             n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
-             phase_init: str = DEFAULT_PHASE_INIT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             inversion: Inversion = DEFAULT_INVERSION) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Samples the prior, decodes (mean) and inverts: returns ``(z, images, audio)``."""
     z = sample_prior(model, n, seed=seed, component=component, temperature=temperature)
     images = decode(model, z)
-    return z, images, to_audio(model, images, n_iter=n_iter, phase_init=phase_init, seed=seed)
+    return z, images, to_audio(model, images, inversion=inversion, seed=seed)
 
 
 def file_clips(model, path: str | os.PathLike, *, max_clips: int | None = None) -> tuple[np.ndarray, np.ndarray, list]:

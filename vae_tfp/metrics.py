@@ -21,8 +21,7 @@ from .audio import first_clips, write_wav
 from .config import SpectrogramConfig
 from .errors import VaeTfpError
 from .files import write_json_atomic
-from .phase import DEFAULT_PHASE_INIT
-from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS, griffin_lim, griffin_lim_tf, spectrogram, to_magnitude
+from .spectrogram import DEFAULT_INVERSION, Inversion, griffin_lim, griffin_lim_tf, spectrogram, to_magnitude
 
 
 def spectral_convergence(reference: np.ndarray, estimate: np.ndarray, config: SpectrogramConfig) -> float:
@@ -93,7 +92,7 @@ def roundtrip(
     audio: np.ndarray,
     config: SpectrogramConfig,
     *,
-    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT,
+    inversion: Inversion = DEFAULT_INVERSION,
     seed: int = 0,
     batched: bool = False,
 ) -> list[RoundTrip]:
@@ -102,7 +101,7 @@ def roundtrip(
     Args:
         audio: float32 [clip_samples] or [batch, clip_samples] clips at ``config.sample_rate``.
         config: The spectrogram settings.
-        n_iter: Griffin-Lim iterations.
+        inversion: How the images become audio again.
         seed: Griffin-Lim initial phase seed.
         batched: Invert all clips at once with :func:`griffin_lim_tf` instead of librosa.
 
@@ -112,9 +111,9 @@ def roundtrip(
     audio = np.atleast_2d(np.asarray(audio, np.float32))
     specs = spectrogram(audio, config)
     if batched:
-        rebuilt = griffin_lim_tf(specs, config, n_iter=n_iter, phase_init=phase_init, seed=seed)
+        rebuilt = griffin_lim_tf(specs, config, inversion=inversion, seed=seed)
     else:
-        rebuilt = np.stack([griffin_lim(s, config, n_iter=n_iter, phase_init=phase_init, seed=seed) for s in specs])
+        rebuilt = np.stack([griffin_lim(s, config, inversion=inversion, seed=seed) for s in specs])
     specs_rt = spectrogram(rebuilt, config)
     return [
         RoundTrip(a, s, a_rt, s_rt, spectral_convergence(s, s_rt, config),
@@ -127,13 +126,13 @@ def roundtrip_file(
     path: str | os.PathLike,
     config: SpectrogramConfig,
     *,
-    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT,
+    inversion: Inversion = DEFAULT_INVERSION,
     max_clips: int | None = None,
     batched: bool = False,
 ) -> list[tuple[float, RoundTrip]]:
     """:func:`roundtrip` over a file's clips; returns ``(offset_seconds, RoundTrip)`` pairs."""
     clips = first_clips(path, config, max_clips)
-    results = roundtrip(np.stack([c.audio for c in clips]), config, n_iter=n_iter, phase_init=phase_init,
+    results = roundtrip(np.stack([c.audio for c in clips]), config, inversion=inversion,
                         batched=batched)
     return [(c.offset, r) for c, r in zip(clips, results)]
 
@@ -143,7 +142,7 @@ def roundtrip_files(
     out: str | os.PathLike,
     config: SpectrogramConfig,
     *,
-    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT,
+    inversion: Inversion = DEFAULT_INVERSION,
     max_clips: int | None = 4,
     log=print,
 ) -> dict:
@@ -161,7 +160,7 @@ def roundtrip_files(
     for path in files:
         try:
             t0 = time.perf_counter()
-            results = roundtrip_file(path, config, n_iter=n_iter, phase_init=phase_init, max_clips=max_clips)
+            results = roundtrip_file(path, config, inversion=inversion, max_clips=max_clips)
             seconds.append((time.perf_counter() - t0) / len(results))
         except VaeTfpError as err:
             skipped.append({"path": os.fspath(path), "reason": str(err)})
@@ -180,7 +179,8 @@ def roundtrip_files(
     summary = {}
     if per_file:
         summary = {"spectral_convergence": summarize(all_sc), "log_spectral_distance_db": summarize(all_lsd),
-                   "seconds_per_clip": float(np.mean(seconds)), "griffin_lim_iters": n_iter, "phase_init": phase_init}
+                   "seconds_per_clip": float(np.mean(seconds)), "griffin_lim_iters": inversion.n_iter,
+                   "phase_init": inversion.phase_init}
     metrics_path = write_json_atomic(out / "metrics.json", {"spectrogram_config": config.to_dict(), "summary": summary,
                                                              "files": per_file, "skipped": skipped})
     return {"files": per_file, "skipped": skipped, "summary": summary, "metrics_path": os.fspath(metrics_path)}
@@ -210,9 +210,10 @@ def inversion_curves(specs: np.ndarray, config: SpectrogramConfig, *, iters: Seq
     for init in inits:
         out[init] = {}
         for n in iters:
-            griffin_lim_tf(specs[:1], config, n_iter=n, phase_init=init)  # trace (not timed)
+            inversion = Inversion(n_iter=n, phase_init=init)
+            griffin_lim_tf(specs[:1], config, inversion=inversion)  # trace (not timed)
             t0 = time.perf_counter()
-            audio = griffin_lim_tf(specs, config, n_iter=n, phase_init=init)
+            audio = griffin_lim_tf(specs, config, inversion=inversion)
             seconds = (time.perf_counter() - t0) / len(specs)
             again = spectrogram(audio, config)
             out[init][n] = {
@@ -235,14 +236,13 @@ def summarize(values) -> dict[str, float]:
             "n": int(values.size)}
 
 
-def inversion_consistency(images: np.ndarray, config: SpectrogramConfig, *, n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
-                          phase_init: str = DEFAULT_PHASE_INIT, audio: np.ndarray | None = None) -> np.ndarray:
+def inversion_consistency(images: np.ndarray, config: SpectrogramConfig, *, inversion: Inversion = DEFAULT_INVERSION, audio: np.ndarray | None = None) -> np.ndarray:
     """Is an image the magnitude of any signal? Per image [n, H, W, 1], the spectral convergence
     between it and the spectrogram of its inverted audio (the default inversion, or ``audio``
     [n, samples] already inverted): near the real clips' value for images a signal can have,
     higher for images no signal has (a blurred decoder's). float64 [n]."""
     if audio is None:
-        audio = griffin_lim_tf(images, config, n_iter=n_iter, phase_init=phase_init) if len(images) else \
+        audio = griffin_lim_tf(images, config, inversion=inversion) if len(images) else \
             np.zeros((0, config.clip_samples), np.float32)
     again = spectrogram(np.asarray(audio, np.float32), config) if len(images) else images
     return np.array([spectral_convergence(a, b, config) for a, b in zip(images, again)], np.float64)

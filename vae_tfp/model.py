@@ -15,8 +15,8 @@ The KL has no closed form against a mixture, so it is a one-sample Monte-Carlo e
 divides by the batch size: per example, like the reconstruction term).
 
 The KL's two parties learn from separate terms, so that nothing done to the encoder's side can
-stop the prior from learning (the earlier demo model's 300 free nats kept the KL on a constant
-floor, and its prior never moved towards the codes):
+stop the prior from learning (a per-example floor such as ``max(KL, 300)`` gives no gradient to
+either party below it, so a prior trained through the KL alone would never move towards the codes):
 
 * the encoder sees the KL against a *frozen* copy of the prior, with optional free bits per
   latent dimension (Kingma et al. 2016) and a β warm-up;

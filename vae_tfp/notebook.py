@@ -11,9 +11,8 @@ from typing import Sequence
 import numpy as np
 
 from .config import SpectrogramConfig
-from .phase import DEFAULT_PHASE_INIT
 from .render import card_html, metrics_table_html, pyplot
-from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
+from .spectrogram import DEFAULT_INVERSION, Inversion
 
 
 def plot_waveform(audio: np.ndarray, sample_rate: int, *, ax=None, title: str | None = None):
@@ -69,7 +68,7 @@ def plot_grid(specs: Sequence[np.ndarray], config: SpectrogramConfig, *, titles:
 
 def show_row(specs: Sequence[np.ndarray], config: SpectrogramConfig, *, audios: Sequence[np.ndarray] | None = None,
              titles: Sequence[str] | None = None, captions: Sequence[str] | None = None, invert: bool = True,
-             n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT):
+             inversion: Inversion = DEFAULT_INVERSION):
     """Displays spectrograms side by side with a player under each (Jupyter).
 
     Args:
@@ -78,7 +77,7 @@ def show_row(specs: Sequence[np.ndarray], config: SpectrogramConfig, *, audios: 
         audios: The audio to play under each; by default the images are inverted (batched
             Griffin-Lim) when ``invert`` is true.
         titles, captions: Text above and below each card.
-        n_iter: Griffin-Lim iterations when inverting.
+        inversion: How the images become audio when inverting.
 
     Returns:
         The HTML string displayed.
@@ -88,7 +87,7 @@ def show_row(specs: Sequence[np.ndarray], config: SpectrogramConfig, *, audios: 
     if audios is None and invert:
         from .spectrogram import griffin_lim_tf
 
-        audios = list(griffin_lim_tf(np.stack(specs), config, n_iter=n_iter, phase_init=phase_init))
+        audios = list(griffin_lim_tf(np.stack(specs), config, inversion=inversion))
     cards = [card_html(s, None if audios is None else audios[i], config.sample_rate,
                        title=titles[i] if titles else "", caption=captions[i] if captions else "")
              for i, s in enumerate(specs)]

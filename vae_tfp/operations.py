@@ -23,9 +23,8 @@ from .generate import decode, encode, file_clips, reconstruct, sample_prior, to_
 from .latent import interpolate, label_vector, plot_projection, project, weighted_average
 from .metrics import log_spectral_distance, roundtrip, spectral_convergence
 from .render import figure, spectrogram_png
-from .phase import DEFAULT_PHASE_INIT
 from .saving import load_model
-from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
+from .spectrogram import DEFAULT_INVERSION, Inversion
 
 
 class _Writer:
@@ -77,8 +76,7 @@ GENERATE_BATCH = 64  # samples decoded, inverted and written at a time: memory s
 
 
 def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | None = None,
-                temperature: float = 1.0, n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
-                phase_init: str = DEFAULT_PHASE_INIT, batch_size: int = GENERATE_BATCH, progress: bool = True) -> dict:
+                temperature: float = 1.0, inversion: Inversion = DEFAULT_INVERSION, batch_size: int = GENERATE_BATCH, progress: bool = True) -> dict:
     """Samples the prior (optionally one component, or scaled), decodes the mean, inverts to audio.
 
     Written to disk ``batch_size`` samples at a time, so memory does not grow with ``n`` (but
@@ -92,7 +90,7 @@ def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | N
     z = sample_prior(model, n, seed=seed, component=component, temperature=temperature)
     w = _Writer(out, model.spectrogram_config)
     summary = dict(operation="generate", model=os.fspath(model_dir), seed=seed, component=component,
-                   temperature=temperature, griffin_lim_iters=n_iter, phase_init=phase_init)
+                   temperature=temperature, griffin_lim_iters=inversion.n_iter, phase_init=inversion.phase_init)
     per_sample = 2 * 44 + 2 * model.spectrogram_config.clip_samples  # a WAV; PNGs are measured as they come
     for start in tqdm(range(0, n, batch_size), disable=not progress or n <= batch_size, desc="generate",
                       unit="batch"):
@@ -105,7 +103,7 @@ def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | N
                               f"results.json")
         images = decode(model, batch)
         # the first batch is what generate() draws for n <= batch_size; later ones their own seed
-        audio = to_audio(model, images, n_iter=n_iter, phase_init=phase_init, seed=seed + start)
+        audio = to_audio(model, images, inversion=inversion, seed=seed + start)
         for i in range(len(batch)):
             item = w.add(f"sample_{start + i:02d}", images[i], audio[i], z=batch[i].round(4).tolist())
             if start == 0 and i == 0:
@@ -114,7 +112,7 @@ def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | N
 
 
 def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_clips: int | None = 4,
-                   n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT, log=print) -> dict:
+                   inversion: Inversion = DEFAULT_INVERSION, log=print) -> dict:
     """Any audio file → clips → encode → decode → audio, beside the original and the round-trip
     ceiling (the original's image inverted directly), with their metrics."""
     model = load_model(model_dir, parts=("encoder", "decoder"))
@@ -129,8 +127,8 @@ def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_cl
             log(f"skipped {err}")
             continue
         recon = reconstruct(model, images)
-        recon_audio = to_audio(model, recon, n_iter=n_iter, phase_init=phase_init)
-        ceiling = roundtrip(audio, config, n_iter=n_iter, phase_init=phase_init, batched=True)
+        recon_audio = to_audio(model, recon, inversion=inversion)
+        ceiling = roundtrip(audio, config, inversion=inversion, batched=True)
         stem = Path(f).stem
         sc_r = [spectral_convergence(a, b, config) for a, b in zip(images, recon)]
         lsd_r = [log_spectral_distance(a, b, config) for a, b in zip(images, recon)]
@@ -182,7 +180,7 @@ def op_encode(model_dir, sources: Sequence[str | os.PathLike], out_npz, *, split
 
 
 def op_interpolate(model_dir, a: str, b: str, out, *, steps: int = 8, spherical: bool = False,
-                   n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT) -> dict:
+                   inversion: Inversion = DEFAULT_INVERSION) -> dict:
     """Decodes ``steps`` points from clip A's latent to clip B's: audio per step and one sweep."""
     model = load_model(model_dir, parts=("encoder", "decoder"))
     (img_a, name_a), (img_b, name_b) = resolve_clip(model, a), resolve_clip(model, b)
@@ -190,7 +188,7 @@ def op_interpolate(model_dir, a: str, b: str, out, *, steps: int = 8, spherical:
     zb, _ = encode(model, img_b[None])
     z = interpolate(za[0], zb[0], steps, spherical=spherical)
     images = decode(model, z)
-    audio = to_audio(model, images, n_iter=n_iter, phase_init=phase_init)
+    audio = to_audio(model, images, inversion=inversion)
     w = _Writer(out, model.spectrogram_config)
     for i in range(steps):
         w.add(f"step_{i:02d}", images[i], audio[i], t=i / (steps - 1))
@@ -208,7 +206,7 @@ def monotone_fraction(distances: Sequence[float]) -> float:
 
 def op_arithmetic(model_dir, clips: Sequence[str], out, *, weights: Sequence[float] | None = None,
                   data=None, add: str | None = None, subtract: str | None = None, amount: float = 1.0,
-                  n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT) -> dict:
+                  inversion: Inversion = DEFAULT_INVERSION) -> dict:
     """Latent arithmetic.
 
     * Weighted average of the clips' latents (``weights``, default equal).
@@ -221,13 +219,13 @@ def op_arithmetic(model_dir, clips: Sequence[str], out, *, weights: Sequence[flo
     z, _ = encode(model, images)
     w = _Writer(out, model.spectrogram_config)
     results: dict = {"operation": "arithmetic", "clips": [r[1] for r in resolved]}
-    originals = to_audio(model, decode(model, z), n_iter=n_iter, phase_init=phase_init)
+    originals = to_audio(model, decode(model, z), inversion=inversion)
     for i, (img, name) in enumerate(resolved):
         w.add(f"clip_{i:02d}", img, originals[i], clip=name)
     if len(z) > 1:
         avg = weighted_average(z, weights)
         img = decode(model, avg[None])
-        w.add("average", img[0], to_audio(model, img, n_iter=n_iter, phase_init=phase_init)[0],
+        w.add("average", img[0], to_audio(model, img, inversion=inversion)[0],
               weights=list(weights or [1.0] * len(z)))
     if add or subtract:
         if not (data and add and subtract):
@@ -235,7 +233,7 @@ def op_arithmetic(model_dir, clips: Sequence[str], out, *, weights: Sequence[flo
         latents, _, clips = encode_dataset(model, data)
         vec = label_vector(latents, [c["label"] for c in clips], add, subtract) * amount
         moved = decode(model, z + vec[None])
-        moved_audio = to_audio(model, moved, n_iter=n_iter, phase_init=phase_init)
+        moved_audio = to_audio(model, moved, inversion=inversion)
         for i in range(len(z)):
             w.add(f"clip_{i:02d}_plus_{add}_minus_{subtract}", moved[i], moved_audio[i])
         results.update(add=add, subtract=subtract, amount=amount, vector_norm=float(np.linalg.norm(vec)))

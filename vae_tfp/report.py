@@ -14,9 +14,8 @@ from .audio import find_audio_files
 from .files import write_json_atomic
 from .render import card_html, metrics_table_html
 from .operations import op_generate, op_interpolate, op_reconstruct
-from .phase import DEFAULT_PHASE_INIT
 from .saving import read_model_info
-from .spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
+from .spectrogram import DEFAULT_INVERSION, Inversion
 
 
 def _section(title: str, result: dict, folder: str, note: str = "") -> str:
@@ -33,7 +32,7 @@ def _section(title: str, result: dict, folder: str, note: str = "") -> str:
 
 def write_report(model_dir, out, *, files: Sequence[str | os.PathLike] = (), interpolate: tuple[str, str] | None = None,
                  n_samples: int = 8, seed: int = 0, metrics: dict | None = None,
-                 n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS, phase_init: str = DEFAULT_PHASE_INIT,
+                 inversion: Inversion = DEFAULT_INVERSION,
                  title: str | None = None, sample_metrics: dict | None = None) -> Path:
     """Writes ``out/index.html`` with generated samples, reconstructions of ``files`` and an
     interpolation between the clips ``interpolate`` (files or ``DATASET:INDEX``), and with
@@ -50,19 +49,18 @@ def write_report(model_dir, out, *, files: Sequence[str | os.PathLike] = (), int
         sections.append("<h2>Generation metrics</h2><p>Prior samples, reconstructions and interpolation midpoints "
                         "scored against the real training clips, between the real floor and the dataset-mean "
                         "baseline.</p>" + metrics_table_html(sample_metrics))
-    samples = op_generate(model_dir, out / "samples", n=n_samples, seed=seed, n_iter=n_iter, phase_init=phase_init)
+    samples = op_generate(model_dir, out / "samples", n=n_samples, seed=seed, inversion=inversion)
     sections.append(_section("Samples from the prior", samples, "samples",
-                             f"z drawn from the trained Gaussian mixture, decoded (mean), phase by {phase_init} + "
-                             f"{n_iter} Griffin-Lim iterations."))
+                             f"z drawn from the trained Gaussian mixture, decoded (mean), phase by "
+                             f"{inversion.describe()}."))
     if files:
-        rec = op_reconstruct(model_dir, files, out / "reconstructions", max_clips=2, n_iter=n_iter,
-                             phase_init=phase_init)
+        rec = op_reconstruct(model_dir, files, out / "reconstructions", max_clips=2, inversion=inversion)
         sections.append(_section("Reconstructions", rec, "reconstructions",
                                  "For each file: the original, the round-trip ceiling of the representation "
                                  "(its own spectrogram inverted), and the model's reconstruction."))
     if interpolate:
         itp = op_interpolate(model_dir, interpolate[0], interpolate[1], out / "interpolation", steps=8,
-                             n_iter=n_iter, phase_init=phase_init)
+                             inversion=inversion)
         sections.append(_section(f"Interpolation: {itp['a']} → {itp['b']}", itp, "interpolation",
                                  f"Distance to A grows on {itp['monotone_fraction']:.0%} of the steps."))
     cfg = info.raw
@@ -70,7 +68,7 @@ def write_report(model_dir, out, *, files: Sequence[str | os.PathLike] = (), int
              "likelihood": cfg["model_config"]["likelihood"], "latent_dim": cfg["model_config"]["latent_dim"],
              "spectrogram": f"{info.spectrogram_config.n_bins}x{info.spectrogram_config.n_frames} @ "
                             f"{info.spectrogram_config.sample_rate} Hz",
-             "inversion": f"{phase_init} start + {n_iter} fast Griffin-Lim iterations", **(metrics or {})}
+             "inversion": inversion.describe(), **(metrics or {})}
     rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in table.items())
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title or 'vae_tfp report')}</title>"
             "<style>body{font:14px sans-serif;margin:2em;max-width:1200px} td{padding:2px 12px}</style></head><body>"

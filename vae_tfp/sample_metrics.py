@@ -24,7 +24,7 @@ GANSynth scored notes with a pitch classifier) unless said otherwise:
   2019, k = 3): the fraction of the set inside the real data's k-NN balls, and of the real data
   inside the set's.
 * ``brightness`` and ``brightness_ratio``: mean pixel value, and its ratio to the real data's —
-  the earlier demo model's samples were 3.5x too bright.
+  catches samples that are noise (too bright) or collapsed (too dark).
 * ``nn_ratio``: median distance of the set's features to the nearest training clip, over the
   training clips' own median nearest-neighbour distance. Not a quality score but a memorisation
   check: held-out real clips show what novel real sound gives; a generator far below that copies

@@ -15,15 +15,52 @@ floor is lost: :mod:`vae_tfp.metrics` measures what the representation itself co
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 
 import numpy as np
 
 from .config import SpectrogramConfig
-from .phase import DEFAULT_PHASE_INIT, initial_phase
+from .errors import ConfigError
+from .phase import DEFAULT_PHASE_INIT, PHASE_INITS, initial_phase
 
 DEFAULT_GRIFFIN_LIM_ITERS = 32
 DEFAULT_MOMENTUM = 0.99
+MAX_GRIFFIN_LIM_ITERS = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Inversion:
+    """How an image becomes audio: a starting phase, then fast Griffin-Lim.
+
+    Attributes:
+        n_iter: Griffin-Lim iterations (0 = the starting phase alone).
+        phase_init: The starting phase, ``"pghi"`` (phase-gradient heap integration), ``"random"``
+            or ``"zeros"`` (:mod:`vae_tfp.phase`).
+        momentum: Fast Griffin-Lim momentum (Perraudin et al. 2013; 0 = classic Griffin-Lim).
+    """
+
+    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS
+    phase_init: str = DEFAULT_PHASE_INIT
+    momentum: float = DEFAULT_MOMENTUM
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, int) \
+                or not 0 <= self.n_iter <= MAX_GRIFFIN_LIM_ITERS:
+            raise ConfigError(f"n_iter={self.n_iter!r} must be an integer in [0, {MAX_GRIFFIN_LIM_ITERS}]")
+        if self.phase_init not in PHASE_INITS:
+            raise ConfigError(f"phase_init={self.phase_init!r} must be one of {', '.join(PHASE_INITS)}")
+        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) \
+                or not math.isfinite(self.momentum) or not 0 <= self.momentum < 2:
+            raise ConfigError(f"momentum={self.momentum!r} must be a number in [0, 2)")
+
+    def describe(self) -> str:
+        """One line for reports: ``"pghi start + 32 fast Griffin-Lim iterations"``."""
+        return f"{self.phase_init} start + {self.n_iter} fast Griffin-Lim iterations"
+
+
+DEFAULT_INVERSION = Inversion()
 _PAD_MODE = "constant"  # zero padding for centred frames, in both the librosa and the TF path
 
 
@@ -136,10 +173,8 @@ def griffin_lim(
     spec: np.ndarray,
     config: SpectrogramConfig,
     *,
-    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
-    momentum: float = DEFAULT_MOMENTUM,
+    inversion: Inversion = DEFAULT_INVERSION,
     seed: int = 0,
-    phase_init: str = DEFAULT_PHASE_INIT,
 ) -> np.ndarray:
     """One spectrogram image → audio by fast Griffin-Lim (librosa's STFT and update).
 
@@ -152,10 +187,8 @@ def griffin_lim(
     Args:
         spec: float [n_bins, n_frames(, 1)] in [0, 1].
         config: The spectrogram settings.
-        n_iter: Griffin-Lim iterations (0 = the starting phase alone).
-        momentum: Fast Griffin-Lim momentum (0 = classic Griffin-Lim).
+        inversion: The starting phase, iterations and momentum.
         seed: Seed of the random phases (deterministic output).
-        phase_init: ``"pghi"`` (phase-gradient heap integration), ``"random"`` or ``"zeros"``.
 
     Returns:
         float32 [(n_frames - 1) * hop_length] audio at ``config.sample_rate``.
@@ -168,9 +201,9 @@ def griffin_lim(
                              center=True, pad_mode=_PAD_MODE)
     istft = functools.partial(librosa.istft, n_fft=config.n_fft, hop_length=config.hop_length, window="hann",
                               center=True, length=length)
-    angles = np.exp(1j * initial_phase(magnitude, config, phase_init, seed=seed)).astype(np.complex64)
-    rebuilt = None
-    for _ in range(int(n_iter)):
+    angles = np.exp(1j * initial_phase(magnitude, config, inversion.phase_init, seed=seed)).astype(np.complex64)
+    rebuilt, momentum = None, inversion.momentum
+    for _ in range(inversion.n_iter):
         previous, rebuilt = rebuilt, stft(istft(magnitude * angles))
         angles = rebuilt if previous is None else rebuilt - momentum / (1 + momentum) * previous
         angles = angles / (np.abs(angles) + np.finfo(np.float32).tiny)
@@ -181,10 +214,8 @@ def griffin_lim_tf(
     specs,
     config: SpectrogramConfig,
     *,
-    n_iter: int = DEFAULT_GRIFFIN_LIM_ITERS,
-    momentum: float = DEFAULT_MOMENTUM,
+    inversion: Inversion = DEFAULT_INVERSION,
     seed: int = 0,
-    phase_init: str = DEFAULT_PHASE_INIT,
 ) -> np.ndarray:
     """A batch of spectrogram images → audio, all clips at once with tf.signal.
 
@@ -195,10 +226,8 @@ def griffin_lim_tf(
     Args:
         specs: float [batch, n_bins, n_frames(, 1)] in [0, 1] (NumPy or tensor).
         config: The spectrogram settings.
-        n_iter: Griffin-Lim iterations (0 = the starting phase alone).
-        momentum: Fast Griffin-Lim momentum.
+        inversion: The starting phase, iterations and momentum.
         seed: Seed of the random phases.
-        phase_init: ``"pghi"``, ``"random"`` or ``"zeros"``.
 
     Returns:
         float32 [batch, (n_frames - 1) * hop_length] audio.
@@ -209,8 +238,8 @@ def griffin_lim_tf(
     if magnitude.ndim == 2:
         magnitude = magnitude[None]
     length = (magnitude.shape[-1] - 1) * config.hop_length
-    phase = initial_phase(magnitude, config, phase_init, seed=seed).astype(np.float32)
-    run = _griffin_lim_fn(config, int(n_iter), float(momentum), int(length))
+    phase = initial_phase(magnitude, config, inversion.phase_init, seed=seed).astype(np.float32)
+    run = _griffin_lim_fn(config, inversion.n_iter, float(inversion.momentum), int(length))
     return run(tf.constant(np.transpose(magnitude, (0, 2, 1))), tf.constant(np.transpose(phase, (0, 2, 1)))).numpy()
 
 

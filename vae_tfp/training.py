@@ -18,7 +18,7 @@ Prior-hole diagnostics (generation samples the prior, so the prior must cover th
 
 * ``codes_log_density`` / ``prior_samples_log_density``: median log p(z) under the prior of the
   validation codes (z ~ q(z|x)) and of the prior's own samples. When the prior fits the codes the
-  two agree; the earlier demo model had -96 against -49 nats: its codes lay outside the prior.
+  two agree; codes far below the prior's own samples lie outside the prior (a prior hole).
 * ``prior_hole_gap``: the second minus the first (nats).
 * ``code_spread_ratio``: per dimension, the std of the codes over the std of the prior's marginal
   (median over dimensions; ``code_std`` and ``prior_std`` hold them per dimension).
