@@ -59,8 +59,9 @@ def test_parameter_estimate_matches_keras(name):
 def test_seed_is_the_original_architecture():
     cfg = model_preset("seed")
     assert cfg.latent_dim == 100 and cfg.likelihood == "bernoulli" and cfg.learning_rate == 5e-4
-    assert [b[0] for b in cfg.encoder] == [32, 64, 128, 256, 256]
-    assert [b[0] for b in cfg.decoder] == [128, 64, 32, 128, 64, 32]
+    assert [b.filters for b in cfg.encoder] == [32, 64, 128, 256, 256]
+    assert [b.filters for b in cfg.decoder] == [128, 64, 32, 128, 64, 32]
+    assert cfg.encoder[1].max_pool and all(b.batch_norm for b in cfg.encoder)
     assert cfg.encoder_output_shape() == (8, 8, 256)
     dense = 8 * 8 * 256 * (100 + 5050) + 100 + 5050
     assert dense > 84e6  # the Dense layer alone, as the issue says
@@ -432,3 +433,17 @@ def test_saving_weights_is_quiet_about_lambdas_and_leaves_the_filters_alone(tmp_
         load_model(tmp_path / "m")
     assert not [w for w in caught if "lambda" in str(w.message)]
     assert warnings.filters == before
+
+
+def test_blocks_are_named_and_stored_as_json_lists():
+    from vae_tfp.config import DecoderBlock, EncoderBlock
+
+    cfg = model_preset("music")
+    assert cfg.encoder[2] == EncoderBlock(128, kernel=4, stride=(2, 1)) and cfg.encoder[2].stride == (2, 1)
+    assert cfg.decoder[1] == DecoderBlock(96, upsample=(2, 1))
+    raw = json.loads(json.dumps(cfg.to_dict()))
+    assert raw["encoder"][2] == [128, 4, [2, 1], False, False] and raw["decoder"][1] == [96, 3, [2, 1], False]
+    again = ModelConfig.from_dict(raw)
+    assert again == cfg and isinstance(again.encoder[0], EncoderBlock) and isinstance(again.decoder[0], DecoderBlock)
+    with pytest.raises(ConfigError, match=r"must have 4 entries \(filters, kernel, upsample, batch_norm\)"):
+        cfg.replace(decoder=((8, 3, 2),))

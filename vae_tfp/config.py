@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from .errors import ConfigError
 
@@ -159,6 +159,29 @@ def spectrogram_preset(name: str) -> SpectrogramConfig:
 
 # --- the model --------------------------------------------------------------------------------
 
+class EncoderBlock(NamedTuple):
+    """One encoder layer: Conv2D(filters, kernel, strides=stride, ReLU), optional batch norm, optional
+    2x2 max-pool. ``stride`` is one factor for both axes or ``(frequency, time)`` factors. In JSON a
+    block is the list ``[filters, kernel, stride, batch_norm, max_pool]``."""
+
+    filters: int
+    kernel: int = 4
+    stride: int | tuple[int, int] = 2
+    batch_norm: bool = False
+    max_pool: bool = False
+
+
+class DecoderBlock(NamedTuple):
+    """One decoder layer: nearest UpSampling2D(upsample), Conv2D(filters, kernel, ReLU), optional batch
+    norm. ``upsample`` is one factor for both axes or ``(frequency, time)`` factors (as Keras'
+    ``UpSampling2D(size)``). In JSON a block is the list ``[filters, kernel, upsample, batch_norm]``."""
+
+    filters: int
+    kernel: int = 3
+    upsample: int | tuple[int, int] = 2
+    batch_norm: bool = False
+
+
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "laplace")
 MAX_LATENT_DIM = 4096
 MAX_CHANNELS = 4096
@@ -181,13 +204,9 @@ class ModelConfig:
             ``decoder_shape`` is T columns wide and each step's code fills its own column. The
             prior stays one Gaussian mixture over the whole flattened sequence.
         num_modes: Components of the Gaussian-mixture prior.
-        encoder: Conv blocks, each ``[filters, kernel, stride, batch_norm, max_pool]``
-            (ReLU; ``max_pool`` adds a 2x2 max-pool after the block). ``stride`` is one factor for
-            both axes or ``[frequency, time]`` factors.
+        encoder: :class:`EncoderBlock` s (JSON: ``[filters, kernel, stride, batch_norm, max_pool]``).
         decoder_shape: (height, width, channels) the Dense layer's output is reshaped to.
-        decoder: Blocks, each ``[filters, kernel, upsample, batch_norm]``: UpSampling2D(upsample)
-            then Conv2D(filters, kernel, ReLU), then optional batch norm. ``upsample`` is one factor
-            for both axes or ``[frequency, time]`` factors (as Keras' ``UpSampling2D(size)``).
+        decoder: :class:`DecoderBlock` s (JSON: ``[filters, kernel, upsample, batch_norm]``).
         output_upsample: The final linear Conv2D predicts ``fh * fw`` values per position,
             rearranged by depth-to-space into an image ``fh`` times taller and ``fw`` times wider
             (a sub-pixel convolution; 1 = a plain Conv2D at full size, as in ``seed``). One factor
@@ -231,8 +250,8 @@ class ModelConfig:
         # Normalise JSON lists to tuples so equal configs compare and hash equal.
         object.__setattr__(self, "input_shape", _int_tuple(self.input_shape, "input_shape", 3))
         object.__setattr__(self, "decoder_shape", _int_tuple(self.decoder_shape, "decoder_shape", 3))
-        object.__setattr__(self, "encoder", tuple(_block(b, "encoder", 5) for b in self.encoder))
-        object.__setattr__(self, "decoder", tuple(_block(b, "decoder", 4) for b in self.decoder))
+        object.__setattr__(self, "encoder", tuple(_block(b, EncoderBlock) for b in self.encoder))
+        object.__setattr__(self, "decoder", tuple(_block(b, DecoderBlock) for b in self.decoder))
         h, w, c = self.input_shape
         if c != 1 or h * w > MAX_SPECTROGRAM_PIXELS:
             raise ConfigError(f"input_shape={self.input_shape} must be (height, width, 1) with at most "
@@ -306,16 +325,16 @@ class ModelConfig:
             return oh, ow
 
         h, w, c = self.input_shape
-        for i, (filters, kernel, stride, bn, pool) in enumerate(self.encoder):
-            h, w = add(f"enc_conv{i}", h, w, c, filters, kernel, stride=stride, batch_norm=bn)
-            c = filters
-            if pool:
+        for i, b in enumerate(self.encoder):
+            h, w = add(f"enc_conv{i}", h, w, c, b.filters, b.kernel, stride=b.stride, batch_norm=b.batch_norm)
+            c = b.filters
+            if b.max_pool:
                 h, w = h // 2, w // 2
         encoder_output = (h, w, c)
         h, w, c = self.decoder_shape
-        for i, (filters, kernel, up, bn) in enumerate(self.decoder):
-            h, w = add(f"dec_conv{i}", h, w, c, filters, kernel, upsample=up, batch_norm=bn)
-            c = filters
+        for i, b in enumerate(self.decoder):
+            h, w = add(f"dec_conv{i}", h, w, c, b.filters, b.kernel, upsample=b.upsample, batch_norm=b.batch_norm)
+            c = b.filters
         f = self.output_upsample
         h, w = add("dec_params", h, w, c, self.output_channels() * math.prod(upsample_factors(f)), 3, depth_to_space=f)
         fh, fw = upsample_factors(f)
@@ -349,8 +368,8 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["input_shape"], d["decoder_shape"] = list(self.input_shape), list(self.decoder_shape)
-        d["encoder"] = [[f, k, _json_factors(s), bn, pool] for f, k, s, bn, pool in self.encoder]
-        d["decoder"] = [[f, k, _json_factors(up), bn] for f, k, up, bn in self.decoder]
+        d["encoder"] = [[b.filters, b.kernel, _json_factors(b.stride), b.batch_norm, b.max_pool] for b in self.encoder]
+        d["decoder"] = [[b.filters, b.kernel, _json_factors(b.upsample), b.batch_norm] for b in self.decoder]
         d["output_upsample"] = _json_factors(self.output_upsample)
         return d
 
@@ -383,9 +402,11 @@ def _json_factors(up):
     return list(up) if isinstance(up, tuple) else up
 
 
-def _block(block, where: str, n: int) -> tuple:
+def _block(block, kind):
+    """An :class:`EncoderBlock` / :class:`DecoderBlock` from itself or its JSON list, checked."""
+    where, n = ("encoder" if kind is EncoderBlock else "decoder"), len(kind._fields)
     if not isinstance(block, (list, tuple)) or len(block) != n:
-        raise ConfigError(f"{where} block {block!r} must have {n} entries")
+        raise ConfigError(f"{where} block {block!r} must have {n} entries ({', '.join(kind._fields)})")
     block = list(block)
     if isinstance(block[2], list):  # [frequency, time] stride or upsampling
         block[2] = tuple(block[2])
@@ -396,18 +417,19 @@ def _block(block, where: str, n: int) -> tuple:
                           f"stride/upsample (<= 8) must be positive integers")
     if any(not isinstance(v, bool) for v in flags):
         raise ConfigError(f"{where} block {block!r}: batch_norm / max_pool must be true or false")
-    return tuple(block)
+    return kind(*block)
 
 
 def _seed_preset() -> ModelConfig:
     """The original student architecture, kept exactly as the reference."""
     return ModelConfig(
         name="seed", input_shape=(512, 512, 1), latent_dim=100, num_modes=10,
-        encoder=((32, 4, 2, True, False), (64, 4, 2, True, True), (128, 4, 2, True, False),
-                 (256, 4, 2, True, False), (256, 4, 2, True, False)),
+        encoder=(EncoderBlock(32, batch_norm=True), EncoderBlock(64, batch_norm=True, max_pool=True),
+                 EncoderBlock(128, batch_norm=True), EncoderBlock(256, batch_norm=True),
+                 EncoderBlock(256, batch_norm=True)),
         decoder_shape=(8, 8, 256),
-        decoder=((128, 3, 2, True), (64, 3, 2, True), (32, 3, 2, False), (128, 3, 2, False),
-                 (64, 3, 2, False), (32, 3, 2, False)),
+        decoder=(DecoderBlock(128, batch_norm=True), DecoderBlock(64, batch_norm=True), DecoderBlock(32),
+                 DecoderBlock(128), DecoderBlock(64), DecoderBlock(32)),
         likelihood="bernoulli", learning_rate=5e-4)
 
 
@@ -421,10 +443,11 @@ def _default_preset() -> ModelConfig:
     """
     return ModelConfig(
         name="default", input_shape=(512, 512, 1), latent_dim=32,
-        encoder=((32, 4, 4, False, False), (64, 4, 2, False, False), (128, 4, 2, False, False),
-                 (128, 4, 2, False, False), (256, 4, 2, False, False), (256, 4, 2, False, False)),
+        encoder=(EncoderBlock(32, stride=4), EncoderBlock(64), EncoderBlock(128), EncoderBlock(128),
+                 EncoderBlock(256), EncoderBlock(256)),
         decoder_shape=(64, 8, 32),
-        decoder=((128, 3, (2, 1), False), (128, 3, (2, 2), False), (64, 3, (2, 1), False)),
+        decoder=(DecoderBlock(128, upsample=(2, 1)), DecoderBlock(128, upsample=(2, 2)),
+                 DecoderBlock(64, upsample=(2, 1))),
         output_upsample=(1, 32), likelihood="bernoulli", kl_warmup_steps=1500, learning_rate=2e-3,
         posterior_init_scale=0.05, free_bits=300.0 / 32, num_modes=64)
 
@@ -442,10 +465,12 @@ def _music_preset() -> ModelConfig:
     """
     return ModelConfig(
         name="music", input_shape=(512, 512, 1), latent_dim=512, latent_steps=64,
-        encoder=((32, 4, 4, False, False), (64, 4, 2, False, False), (128, 4, (2, 1), False, False),
-                 (128, 4, (2, 1), False, False), (128, 4, (2, 1), False, False), (128, 4, (2, 1), False, False)),
+        encoder=(EncoderBlock(32, stride=4), EncoderBlock(64), EncoderBlock(128, stride=(2, 1)),
+                 EncoderBlock(128, stride=(2, 1)), EncoderBlock(128, stride=(2, 1)),
+                 EncoderBlock(128, stride=(2, 1))),
         decoder_shape=(8, 64, 64),
-        decoder=((128, 3, (2, 2), False), (96, 3, (2, 1), False), (48, 3, (2, 2), False)),
+        decoder=(DecoderBlock(128, upsample=(2, 2)), DecoderBlock(96, upsample=(2, 1)),
+                 DecoderBlock(48, upsample=(2, 2))),
         output_upsample=(8, 2), likelihood="bernoulli", kl_warmup_steps=500, learning_rate=1e-3,
         posterior_init_scale=0.05, free_bits=1.0, num_modes=64)
 
@@ -454,10 +479,9 @@ def _small_preset() -> ModelConfig:
     """128x128 (spectrogram preset ``small``): quick CPU runs."""
     return ModelConfig(
         name="small", input_shape=(128, 128, 1), latent_dim=16, num_modes=8,
-        encoder=((16, 4, 2, False, False), (32, 4, 2, False, False), (64, 4, 2, False, False),
-                 (64, 4, 2, False, False), (128, 4, 2, False, False)),
+        encoder=(EncoderBlock(16), EncoderBlock(32), EncoderBlock(64), EncoderBlock(64), EncoderBlock(128)),
         decoder_shape=(4, 4, 128),
-        decoder=((128, 3, 2, False), (64, 3, 2, False), (32, 3, 2, False), (16, 3, 2, False), (8, 3, 2, False)),
+        decoder=(DecoderBlock(128), DecoderBlock(64), DecoderBlock(32), DecoderBlock(16), DecoderBlock(8)),
         likelihood="bernoulli", kl_warmup_steps=300, learning_rate=1e-3)
 
 
@@ -465,14 +489,15 @@ def _tiny_preset() -> ModelConfig:
     """64x64 (spectrogram preset ``tiny``): unit tests and notebook smoke runs."""
     return ModelConfig(
         name="tiny", input_shape=(64, 64, 1), latent_dim=4, num_modes=3,
-        encoder=((8, 4, 2, False, False), (16, 4, 2, False, False), (16, 4, 2, False, False)),
+        encoder=(EncoderBlock(8), EncoderBlock(16), EncoderBlock(16)),
         decoder_shape=(8, 8, 16),
-        decoder=((16, 3, 2, False), (8, 3, 2, False), (8, 3, 2, False)),
+        decoder=(DecoderBlock(16), DecoderBlock(8), DecoderBlock(8)),
         likelihood="bernoulli", kl_warmup_steps=10, learning_rate=2e-3)
 
 
 MODEL_PRESETS: dict[str, ModelConfig] = {
-    "seed": _seed_preset(), "default": _default_preset(), "music": _music_preset(), "small": _small_preset(), "tiny": _tiny_preset(),
+    "seed": _seed_preset(), "default": _default_preset(), "music": _music_preset(), "small": _small_preset(),
+    "tiny": _tiny_preset(),
 }
 # The spectrogram preset each model preset is built for.
 MODEL_SPECTROGRAM = {"seed": "default", "default": "default", "music": "default", "small": "small", "tiny": "tiny"}

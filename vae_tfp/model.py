@@ -275,12 +275,12 @@ def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
         batch_shape [batch] and event_shape [latent_dim] (a tensor-coercible sample).
     """
     x = inputs = keras.Input(shape=config.input_shape, name="spectrogram")
-    for i, (filters, kernel, stride, bn, pool) in enumerate(config.encoder):
-        x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", activation="relu",
+    for i, block in enumerate(config.encoder):
+        x = keras.layers.Conv2D(block.filters, block.kernel, strides=block.stride, padding="same", activation="relu",
                                 kernel_initializer=RELU_INIT, name=f"enc_conv{i}")(x)
-        if bn:
+        if block.batch_norm:
             x = keras.layers.BatchNormalization(name=f"enc_bn{i}")(x)
-        if pool:
+        if block.max_pool:
             x = keras.layers.MaxPool2D(2, name=f"enc_pool{i}")(x)
     regularizer = MixtureKLRegularizer(prior, free_nats=config.free_nats, free_bits=config.free_bits) \
         if prior is not None else None
@@ -336,11 +336,11 @@ def make_decoder(config: ModelConfig, *, xla: bool = False) -> keras.Model:
         x = keras.layers.Dense(h * c, activation="relu", kernel_initializer=RELU_INIT, name="dec_dense")(x)
         x = keras.layers.Reshape((t, h, c), name="dec_reshape")(x)
         x = keras.layers.Permute((2, 1, 3), name="dec_freq_major")(x)
-    for i, (filters, kernel, up, bn) in enumerate(config.decoder):
-        x = (UpSampling2D if xla else keras.layers.UpSampling2D)(upsample_factors(up), name=f"dec_up{i}")(x)
-        x = keras.layers.Conv2D(filters, kernel, padding="same", activation="relu", kernel_initializer=RELU_INIT,
-                                name=f"dec_conv{i}")(x)
-        if bn:
+    for i, block in enumerate(config.decoder):
+        x = (UpSampling2D if xla else keras.layers.UpSampling2D)(upsample_factors(block.upsample), name=f"dec_up{i}")(x)
+        x = keras.layers.Conv2D(block.filters, block.kernel, padding="same", activation="relu",
+                                kernel_initializer=RELU_INIT, name=f"dec_conv{i}")(x)
+        if block.batch_norm:
             x = keras.layers.BatchNormalization(name=f"dec_bn{i}")(x)
     channels, f = config.output_channels(), config.output_upsample
     fh, fw = upsample_factors(f)
