@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from vae_tfp.config import LIKELIHOODS, model_preset
-from vae_tfp.training import evaluate_saved, train
+from vae_tfp.evaluation.diagnostics import evaluate_saved
+from vae_tfp.model.training import train
 
 
 def main():

@@ -21,7 +21,7 @@ def time_layer(batch, h, w, c_in, c_out, kernel, stride, up, d2s, input_grad, re
     import tensorflow as tf
 
     from vae_tfp.config import upsample_factors
-    from vae_tfp.model import DepthToSpace
+    from vae_tfp.model.networks import DepthToSpace
 
     x = tf.random.uniform([batch, h, w, c_in])
     kernel_var = tf.Variable(tf.random.normal([kernel, kernel, c_in, c_out]) * 0.05)

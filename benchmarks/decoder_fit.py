@@ -24,9 +24,9 @@ def main():
     import tensorflow as tf
     import tf_keras as keras
 
-    from vae_tfp.dataset import open_dataset
-    from vae_tfp.model import make_decoder, map_batches, posterior_stats, reconstruction_mean
-    from vae_tfp.saving import load_model
+    from vae_tfp.data.dataset import open_dataset
+    from vae_tfp.model.networks import make_decoder, map_batches, posterior_stats, reconstruction_mean
+    from vae_tfp.model.saving import load_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine  # noqa: E402
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-CLI = [sys.executable, "-m", "vae_tfp.cli"]
+CLI = [sys.executable, "-m", "vae_tfp.apps.cli"]
 NO_DAC = ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search",
           "--"]
 
@@ -76,7 +76,7 @@ def stop(proc, seconds: float = 60) -> str:
 
 def model_loads(model: Path) -> subprocess.CompletedProcess:
     """A fresh process loading ``model`` whole (what a reader in another notebook does)."""
-    return subprocess.run([sys.executable, "-c", "import sys; from vae_tfp.saving import load_model; "
+    return subprocess.run([sys.executable, "-c", "import sys; from vae_tfp.model.saving import load_model; "
                            "load_model(sys.argv[1])", os.fspath(model)], capture_output=True, text=True, env=ENV)
 
 

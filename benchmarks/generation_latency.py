@@ -18,11 +18,11 @@ from common import emit, machine  # noqa: E402
 def main():
     import soundfile as sf
 
-    from vae_tfp.generate import generate
-    from vae_tfp.spectrogram import Inversion
-    from vae_tfp.phase import DEFAULT_PHASE_INIT
-    from vae_tfp.saving import load_model
-    from vae_tfp.spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
+    from vae_tfp.apps.generate import generate
+    from vae_tfp.audio.spectrogram import Inversion
+    from vae_tfp.audio.phase import DEFAULT_PHASE_INIT
+    from vae_tfp.model.saving import load_model
+    from vae_tfp.audio.spectrogram import DEFAULT_GRIFFIN_LIM_ITERS
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="saved_models/demo")

@@ -14,7 +14,7 @@ from common import emit, machine  # noqa: E402
 
 
 def main():
-    from vae_tfp.dataset import load_manifest, make_tf_dataset
+    from vae_tfp.data.dataset import load_manifest, make_tf_dataset
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")

@@ -1,5 +1,5 @@
 """Phase reconstruction: spectral convergence and log-spectral distance against Griffin-Lim
-iterations and wall time, for a random start vs a PGHI start (``vae_tfp.phase``).
+iterations and wall time, for a random start vs a PGHI start (``vae_tfp.audio.phase``).
 
 Sets: clips of the embedded notes and chorales (magnitudes of real STFTs: consistent) and, with
 ``--model``, decoded model spectrograms (reconstructions of held-out notes and prior samples),
@@ -26,8 +26,8 @@ ITERS = (0, 8, 16, 24, 32, 100)
 
 def start_seconds(specs, config, init, repeats=3):
     """Seconds per clip to compute the starting phase alone (median of ``repeats``)."""
-    from vae_tfp.phase import initial_phase
-    from vae_tfp.spectrogram import to_magnitude
+    from vae_tfp.audio.phase import initial_phase
+    from vae_tfp.audio.spectrogram import to_magnitude
 
     magnitude = to_magnitude(specs, config)
     initial_phase(magnitude[:1], config, init)  # numba compile / cache load (not timed)
@@ -62,13 +62,13 @@ def equal_time(curve, n, per_iter, start, baseline_iters=32):
 
 
 def main():
-    from vae_tfp.audio import find_audio_files, iter_clips
+    from vae_tfp.audio.io import find_audio_files, iter_clips
     from vae_tfp.config import spectrogram_preset
-    from vae_tfp.dataset import load_numpy
-    from vae_tfp.metrics import inversion_curves
-    from vae_tfp.phase import pghi
-    from vae_tfp.demo import ensure_demo_data
-    from vae_tfp.spectrogram import spectrogram, to_magnitude
+    from vae_tfp.data.dataset import load_numpy
+    from vae_tfp.audio.metrics import inversion_curves
+    from vae_tfp.audio.phase import pghi
+    from vae_tfp.apps.demo import ensure_demo_data
+    from vae_tfp.audio.spectrogram import spectrogram, to_magnitude
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data")
@@ -88,8 +88,9 @@ def main():
         pick = sorted(rng.choice(len(clips), min(args.clips, len(clips)), replace=False))
         sets[name] = spectrogram(np.stack([clips[i] for i in pick]), config)
     if args.model:
-        from vae_tfp.generate import decode, reconstruct, sample_prior
-        from vae_tfp.saving import load_model
+        from vae_tfp.apps.generate import decode, reconstruct
+        from vae_tfp.model.prior import sample_prior
+        from vae_tfp.model.saving import load_model
 
         model = load_model(args.model)
         if model.spectrogram_config != config:

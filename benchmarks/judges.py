@@ -1,6 +1,6 @@
 """The pretrained judges alone (no classifier) on one model and dataset: the generation table's
 sets (real floor, dataset mean, white noise, reconstructions, prior T=1, interpolation midpoints),
-scored by :func:`vae_tfp.sample_metrics.judge_sets` after inversion. Prints one JSON object.
+scored by :func:`vae_tfp.evaluation.sample_metrics.judge_sets` after inversion. Prints one JSON object.
 
     python benchmarks/judges.py --model saved_models/demo --data data/notes [-n 64]
 """
@@ -16,9 +16,9 @@ from common import emit, machine  # noqa: E402
 
 
 def main():
-    from vae_tfp.dataset import open_dataset
-    from vae_tfp.sample_metrics import judge_sets, sample_sets
-    from vae_tfp.saving import load_model
+    from vae_tfp.data.dataset import open_dataset
+    from vae_tfp.evaluation.sample_metrics import judge_sets, sample_sets
+    from vae_tfp.model.saving import load_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="saved_models/demo")
@@ -30,7 +30,7 @@ def main():
     args = ap.parse_args()
     t0 = time.perf_counter()
     model, data = load_model(args.model), open_dataset(args.data)
-    # the generation table's own sets and judges (vae_tfp.sample_metrics), without the classifier
+    # the generation table's own sets and judges (vae_tfp.evaluation.sample_metrics), without the classifier
     sets = sample_sets(model, data, split=args.split, n_samples=args.n, temperatures=(1.0,), per_component=False,
                        seed=args.seed)
     columns, info = judge_sets(model, data, sets, split=args.split, n=args.n, seed=args.seed,

@@ -22,9 +22,9 @@ from common import emit, machine  # noqa: E402
 
 def main():
     from vae_tfp.config import spectrogram_preset
-    from vae_tfp.dataset import prepare_dataset
-    from vae_tfp.demo_data import render_demo_data
-    from vae_tfp.saving import load_model
+    from vae_tfp.data.dataset import prepare_dataset
+    from vae_tfp.data.demo_data import render_demo_data
+    from vae_tfp.model.saving import load_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--kills", type=int, default=5)
@@ -37,7 +37,7 @@ def main():
                      velocities=(100,), n_chorales=0, progress=False)
     prepare_dataset([root / "audio" / "notes"], root / "ds", spectrogram_preset("tiny"), progress=False)
     model = root / "model"
-    cmd = [sys.executable, "-m", "vae_tfp.cli", "train", str(root / "ds"), "--model", str(model), "--preset", "tiny",
+    cmd = [sys.executable, "-m", "vae_tfp.apps.cli", "train", str(root / "ds"), "--model", str(model), "--preset", "tiny",
            "--epochs", str(args.epochs), "--batch-size", "2", "--quiet", "--resume"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     history_file = model / "checkpoints" / "history.json"

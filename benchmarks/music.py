@@ -24,11 +24,12 @@ from common import RESULTS, emit, machine  # noqa: E402
 
 def picture(model, data, split: str, out: Path, *, n: int = 4, seed: int = 0) -> None:
     """Rows: held-out clips, their reconstructions, prior samples (T = 1); loudness contour drawn on each."""
-    from vae_tfp.dataset import open_dataset
-    from vae_tfp.generate import decode, reconstruct, sample_prior
-    from vae_tfp.notebook import plot_spectrogram
-    from vae_tfp.render import figure
-    from vae_tfp.time_structure import levels_db, loudness_contour
+    from vae_tfp.data.dataset import open_dataset
+    from vae_tfp.apps.generate import decode, reconstruct
+    from vae_tfp.model.prior import sample_prior
+    from vae_tfp.apps.notebook import plot_spectrogram
+    from vae_tfp.apps.render import figure
+    from vae_tfp.evaluation.time_structure import levels_db, loudness_contour
 
     data = open_dataset(data)
     real_all = data.load(split)
@@ -51,8 +52,8 @@ def picture(model, data, split: str, out: Path, *, n: int = 4, seed: int = 0) ->
 
 
 def main(argv=None) -> None:
-    from vae_tfp.saving import load_model
-    from vae_tfp.training import evaluate_saved
+    from vae_tfp.model.saving import load_model
+    from vae_tfp.evaluation.diagnostics import evaluate_saved
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)

@@ -41,7 +41,7 @@ def replicated_manifest(source: dict, data: Path, folder: Path, n: int) -> dict:
 def main():
     import jsonschema
 
-    from vae_tfp.dataset import MANIFEST, MANIFEST_SCHEMA, open_dataset
+    from vae_tfp.data.dataset import MANIFEST, MANIFEST_SCHEMA, open_dataset
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")

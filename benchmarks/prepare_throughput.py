@@ -19,10 +19,10 @@ from common import emit, machine  # noqa: E402
 def main():
     import soundfile as sf
 
-    from vae_tfp.audio import find_audio_files
+    from vae_tfp.audio.io import find_audio_files
     from vae_tfp.config import spectrogram_preset
-    from vae_tfp.dataset import prepare_dataset
-    from vae_tfp.demo import ensure_demo_data
+    from vae_tfp.data.dataset import prepare_dataset
+    from vae_tfp.apps.demo import ensure_demo_data
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data")

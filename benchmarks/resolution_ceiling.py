@@ -4,7 +4,7 @@ A decoder that reproduced each image perfectly at a coarser resolution (block me
 repeated back to full size) would score exactly this. Frequency x time block sizes; 4x4 is a
 perfect 128x128 image shown at 512x512. Beside recon_gain, the time structure such an image
 keeps: the median per-clip correlation of its loudness and onset contours with the real clip's
-(``vae_tfp.time_structure``; 1 x 32 blocks hold what a decoder with 16 columns of constant values
+(``vae_tfp.evaluation.time_structure``; 1 x 32 blocks hold what a decoder with 16 columns of constant values
 could draw at best).
 
     python benchmarks/resolution_ceiling.py --data data/notes
@@ -31,8 +31,8 @@ def block_mean(x, fh: int, fw: int):
 
 
 def main():
-    from vae_tfp.dataset import open_dataset
-    from vae_tfp.time_structure import correlation_summary
+    from vae_tfp.data.dataset import open_dataset
+    from vae_tfp.evaluation.time_structure import correlation_summary
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")

@@ -77,9 +77,9 @@ def make_inputs(root: Path) -> dict[str, Path]:
 
 
 def main():
-    from vae_tfp.audio import load_audio
+    from vae_tfp.audio.io import load_audio
     from vae_tfp.config import spectrogram_preset
-    from vae_tfp.dataset import prepare_dataset
+    from vae_tfp.data.dataset import prepare_dataset
     from vae_tfp.errors import VaeTfpError
 
     ap = argparse.ArgumentParser()
@@ -118,7 +118,7 @@ def main():
     if os.geteuid() == 0 and shutil.which("setpriv"):
         # root reads anything: try the unreadable file as an unprivileged user (nobody)
         os.chmod(root, 0o755), os.chmod(src, 0o755)
-        code = ("from vae_tfp.audio import load_audio\ntry:\n    load_audio(%r, 22050); print('processed')\n"
+        code = ("from vae_tfp.audio.io import load_audio\ntry:\n    load_audio(%r, 22050); print('processed')\n"
                 "except Exception as e:\n    print(f'{type(e).__name__}: {e}')" % os.fspath(cases["unreadable permissions"]))
         res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
                              capture_output=True, text=True)
@@ -127,7 +127,7 @@ def main():
     bad_only.mkdir()
     for n in ("a.wav", "b.flac"):
         (bad_only / n).write_bytes(b"junk")
-    proc = subprocess.run([sys.executable, "-m", "vae_tfp.cli", "prepare", str(bad_only), "--out", str(root / "none")],
+    proc = subprocess.run([sys.executable, "-m", "vae_tfp.apps.cli", "prepare", str(bad_only), "--out", str(root / "none")],
                           capture_output=True, text=True)
     out["folder_of_only_bad_files"] = {"exit_code": proc.returncode, "stderr": proc.stderr.strip().splitlines()[-1],
                                        "dataset_written": (root / "none").exists()}
@@ -138,7 +138,7 @@ def main():
             block = tone(10.0, 44100, 2, amp=0.3)
             for _ in range(360):
                 f.write(block)
-        code = ("import resource, sys, time; from vae_tfp.dataset import prepare_dataset; "
+        code = ("import resource, sys, time; from vae_tfp.data.dataset import prepare_dataset; "
                 "from vae_tfp.config import spectrogram_preset; t=time.perf_counter(); "
                 "m = prepare_dataset([sys.argv[1]], sys.argv[2], spectrogram_preset('default'), progress=False); "
                 "print(len(m['clips']), time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")

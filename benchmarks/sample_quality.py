@@ -1,6 +1,6 @@
 """Do prior samples look like the data? Generation metrics of one or more models on one dataset.
 
-For each model (``--models NAME=FOLDER ...``) the table of :func:`vae_tfp.sample_metrics.evaluate_samples`:
+For each model (``--models NAME=FOLDER ...``) the table of :func:`vae_tfp.evaluation.sample_metrics.evaluate_samples`:
 the real floor (held-out clips), the dataset-mean baseline, reconstructions, prior samples at each
 temperature and interpolation midpoints, scored with FID / IS / NDB/K / precision / recall /
 brightness on the dataset's classifier. With ``--refit`` each model is also scored after an
@@ -8,7 +8,7 @@ ex-post refit of its prior to the codes (a copy is refitted; the folder is left 
 joint training, refit and both can be compared. ``targets`` checks issue #11's acceptance items
 on prior samples at T = 1: FID <= 2x the reconstructions', NDB/K <= 0.2, precision >= 0.6,
 recall >= 0.4, IS >= 70 % of the real floor's, brightness within 20 %. ``reconstruction`` holds
-the held-out recon_gain, active units and KL of each (:func:`vae_tfp.training.evaluate`), so a
+the held-out recon_gain, active units and KL of each (:func:`vae_tfp.evaluation.diagnostics.evaluate`), so a
 recipe's samples are read beside what it keeps of reconstruction.
 
 Also kept: interpolation smoothness (fraction of steps along A → B, between held-out clips, whose
@@ -43,10 +43,10 @@ def targets(result: dict) -> dict:
 
 
 def smoothness(model, data, *, pairs: int, steps: int, seed: int) -> dict:
-    from vae_tfp.dataset import load_numpy
-    from vae_tfp.generate import decode, encode
-    from vae_tfp.latent import interpolate
-    from vae_tfp.operations import monotone_fraction
+    from vae_tfp.data.dataset import load_numpy
+    from vae_tfp.apps.generate import decode, encode
+    from vae_tfp.apps.latent import interpolate
+    from vae_tfp.apps.operations import monotone_fraction
 
     held = load_numpy(data, "test")
     means, _ = encode(model, held)
@@ -61,10 +61,10 @@ def smoothness(model, data, *, pairs: int, steps: int, seed: int) -> dict:
 
 
 def main():
-    from vae_tfp.prior_fit import fit_prior_saved
-    from vae_tfp.sample_metrics import build_reference, evaluate_samples, format_table
-    from vae_tfp.saving import load_model
-    from vae_tfp.training import evaluate
+    from vae_tfp.model.prior_fit import fit_prior_saved
+    from vae_tfp.evaluation.sample_metrics import build_reference, evaluate_samples, format_table
+    from vae_tfp.model.saving import load_model
+    from vae_tfp.evaluation.diagnostics import evaluate
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")

@@ -17,9 +17,10 @@ from common import emit, machine  # noqa: E402
 
 def main():
     from vae_tfp.config import model_preset
-    from vae_tfp.dataset import load_manifest
-    from vae_tfp.model import count_flops
-    from vae_tfp.training import evaluate_saved, train
+    from vae_tfp.data.dataset import load_manifest
+    from vae_tfp.model.cost import count_flops
+    from vae_tfp.evaluation.diagnostics import evaluate_saved
+    from vae_tfp.model.training import train
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")

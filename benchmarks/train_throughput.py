@@ -1,5 +1,5 @@
 """Training throughput of model presets, in one run: examples/s, FLOPs per example (exact analytic
-count of conv + dense MACs, see ``vae_tfp.model.count_flops``), achieved GFLOP/s and the fraction
+count of conv + dense MACs, see ``vae_tfp.model.cost.count_flops``), achieved GFLOP/s and the fraction
 of the machine's fp32 peak.
 
     python benchmarks/train_throughput.py --presets seed default --batch-size 8 --steps 8 --repeats 3
@@ -37,7 +37,7 @@ def build(cfg, batch_size: int, warmup: int, jit: bool):
     import tensorflow as tf
     import tf_keras as keras
 
-    from vae_tfp.model import VAE
+    from vae_tfp.model.networks import VAE
 
     keras.utils.set_random_seed(0)
     vae = VAE(cfg, xla=jit)
@@ -62,7 +62,7 @@ def main():
 
     import tf_keras as keras
 
-    from vae_tfp.model import count_flops
+    from vae_tfp.model.cost import count_flops
 
     m = machine()
     if args.policy:
@@ -78,7 +78,7 @@ def main():
             vae.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
             seconds[n].append(time.perf_counter() - t0)
     out = {"benchmark": "train_throughput",
-           "flops_method": "exact analytic count of conv + dense MACs (vae_tfp.model.count_flops): "
+           "flops_method": "exact analytic count of conv + dense MACs (vae_tfp.model.cost.count_flops): "
                            "train = 3 x forward (forward, input gradients, weight gradients) "
                            "less the first layer's input gradient",
            "machine": m, "batch_size": args.batch_size, "steps_per_repeat": args.steps, "repeats": args.repeats,

@@ -49,7 +49,7 @@ def audio_folder(tmp_path, tiny):
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A prepared 64x64 dataset of two labelled tone families (about 40 clips)."""
-    from vae_tfp.dataset import prepare_dataset
+    from vae_tfp.data.dataset import prepare_dataset
 
     root = tmp_path_factory.mktemp("tiny_src")
     for label, f0 in (("low", 150.0), ("high", 900.0)):
@@ -64,7 +64,7 @@ def tiny_dataset(tmp_path_factory):
 def trained_tiny(tiny_dataset, tmp_path_factory):
     """A tiny model trained for 3 epochs on ``tiny_dataset`` (its folder)."""
     from vae_tfp.config import model_preset
-    from vae_tfp.training import train
+    from vae_tfp.model.training import train
 
     model_dir = tmp_path_factory.mktemp("models") / "tiny"
     train(tiny_dataset, model_dir, model_preset("tiny"), epochs=3, batch_size=8, verbose=0, log=lambda _: None,

@@ -26,7 +26,7 @@ def main():
         strategy = tf.distribute.get_strategy()
 
     from vae_tfp.config import model_preset
-    from vae_tfp.training import train
+    from vae_tfp.model.training import train
 
     # Deterministic ops are not implemented for every collective; the comparison is statistical.
     history = train(data, model_dir, model_preset("tiny").replace(kl_warmup_steps=0), epochs=2, batch_size=8,

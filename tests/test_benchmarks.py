@@ -113,7 +113,7 @@ def test_judges_benchmark_scores_the_tables_sets(tmp_path, trained_tiny, tiny_da
 
 
 def open_split(data, split):
-    from vae_tfp.dataset import open_dataset
+    from vae_tfp.data.dataset import open_dataset
 
     return open_dataset(data).split_clips(split)
 

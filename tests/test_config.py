@@ -4,8 +4,7 @@ import re
 
 import pytest
 
-from vae_tfp.config import (SPECTROGRAM_PRESETS, SpectrogramConfig, model_spectrogram, spectrogram_preset,
-                             spectrogram_preset_name)
+from vae_tfp.config import SPECTROGRAM_PRESETS, SpectrogramConfig, model_spectrogram, spectrogram_preset, spectrogram_preset_name
 from vae_tfp.errors import ConfigError
 
 

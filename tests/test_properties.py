@@ -6,10 +6,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vae_tfp.audio import load_audio
+from vae_tfp.audio.io import load_audio
 from vae_tfp.config import SpectrogramConfig
 from vae_tfp.errors import AudioError, ConfigError
-from vae_tfp.spectrogram import magnitude_to_unit, spectrogram, to_magnitude
+from vae_tfp.audio.spectrogram import magnitude_to_unit, spectrogram, to_magnitude
 
 
 @st.composite

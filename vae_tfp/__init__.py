@@ -1,12 +1,25 @@
 """vae_tfp: a variational autoencoder with a Gaussian-mixture prior on audio spectrograms.
 
-The package follows the data flow: :mod:`~vae_tfp.audio` (files in and out) →
-:mod:`~vae_tfp.spectrogram` (images and their inversion, from a :mod:`~vae_tfp.phase` start) →
-:mod:`~vae_tfp.dataset` (prepared datasets, opened once as a ``PreparedDataset``) → the model
-and its training → generation and latent-space tools → :mod:`~vae_tfp.render` (PNGs, players,
-HTML) with the Jupyter :mod:`~vae_tfp.notebook` helpers, the :mod:`~vae_tfp.report` and the
-:mod:`~vae_tfp.cli`; :mod:`~vae_tfp.demo` runs it all on the embedded data. Names are imported lazily so that
-``import vae_tfp`` does not start TensorFlow.
+The subpackages follow the data flow; :mod:`~vae_tfp.config` (``SpectrogramConfig``,
+``ModelConfig`` and their presets) and :mod:`~vae_tfp.errors` serve them all:
+
+* :mod:`~vae_tfp.audio` — files in and out (``io``), audio ↔ spectrogram images
+  (``spectrogram``, with the ``Inversion`` settings), Griffin-Lim's starting phase (``phase``),
+  the representation's round trip (``metrics``);
+* :mod:`~vae_tfp.data` — preparing and opening datasets (``dataset``: ``PreparedDataset``), the
+  embedded audio (``demo_data``);
+* :mod:`~vae_tfp.model` — the mixture prior (``prior``), encoder / decoder / ``VAE``
+  (``networks``), architecture cost (``cost``), ``train`` (``training``, ``callbacks``,
+  ``devices``), the prior refit (``prior_fit``), model folders (``saving``);
+* :mod:`~vae_tfp.evaluation` — collapse / prior-hole diagnostics and ``evaluate``
+  (``diagnostics``), the dataset classifier, the generation table (``sample_metrics``), the
+  pretrained judges, the time-structure metrics;
+* :mod:`~vae_tfp.apps` — encode / decode / sample (``generate``), latent tools and the explorer,
+  the CLI's operations, pictures and players (``render``, ``notebook``), the report, ``make demo``
+  (``demo``) and the command line (``cli``).
+
+The names below are importable from ``vae_tfp`` itself, lazily, so that ``import vae_tfp`` does
+not start TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,21 +32,24 @@ _EXPORTS = {
     "VaeTfpError": "errors", "ConfigError": "errors", "AudioError": "errors", "DatasetError": "errors",
     "ModelFileError": "errors",
     "SpectrogramConfig": "config", "SPECTROGRAM_PRESETS": "config", "spectrogram_preset": "config",
-    "load_audio": "audio", "iter_clips": "audio", "stream_audio": "audio", "write_wav": "audio",
-    "audio_info": "audio", "find_audio_files": "audio",
-    "spectrogram": "spectrogram", "spectrogram_tf": "spectrogram", "griffin_lim": "spectrogram",
-    "griffin_lim_tf": "spectrogram", "to_magnitude": "spectrogram", "Inversion": "spectrogram",
-    "pghi": "phase", "initial_phase": "phase",
-    "roundtrip": "metrics", "roundtrip_file": "metrics", "spectral_convergence": "metrics",
-    "log_spectral_distance": "metrics", "inversion_curves": "metrics",
-    "prepare_dataset": "dataset", "load_manifest": "dataset", "load_numpy": "dataset",
-    "make_tf_dataset": "dataset", "dataset_config": "dataset", "split_clips": "dataset",
-    "render_demo_data": "demo_data",
-    "roundtrip_files": "metrics", "ensure_demo_data": "demo", "ensure_music_data": "demo", "run_demo": "demo",
-    "smoke_setup": "demo",
-    "prepare_audio_dir": "dataset", "open_dataset": "dataset", "PreparedDataset": "dataset", "TrainingError": "errors",
-    "fit_prior": "prior_fit", "fit_prior_saved": "prior_fit",
-    "evaluate_samples": "sample_metrics", "load_classifier": "classifier",
+    "load_audio": "audio.io", "iter_clips": "audio.io", "stream_audio": "audio.io", "write_wav": "audio.io",
+    "audio_info": "audio.io", "find_audio_files": "audio.io",
+    "spectrogram": "audio.spectrogram", "spectrogram_tf": "audio.spectrogram", "griffin_lim": "audio.spectrogram",
+    "griffin_lim_tf": "audio.spectrogram", "to_magnitude": "audio.spectrogram", "Inversion": "audio.spectrogram",
+    "pghi": "audio.phase", "initial_phase": "audio.phase",
+    "roundtrip": "audio.metrics", "roundtrip_file": "audio.metrics", "spectral_convergence": "audio.metrics",
+    "log_spectral_distance": "audio.metrics", "inversion_curves": "audio.metrics",
+    "prepare_dataset": "data.dataset", "load_manifest": "data.dataset", "load_numpy": "data.dataset",
+    "make_tf_dataset": "data.dataset", "dataset_config": "data.dataset", "split_clips": "data.dataset",
+    "render_demo_data": "data.demo_data",
+    "roundtrip_files": "audio.metrics", "ensure_demo_data": "apps.demo", "ensure_music_data": "apps.demo",
+    "run_demo": "apps.demo", "smoke_setup": "apps.demo",
+    "prepare_audio_dir": "data.dataset", "open_dataset": "data.dataset", "PreparedDataset": "data.dataset",
+    "TrainingError": "errors",
+    "fit_prior": "model.prior_fit", "fit_prior_saved": "model.prior_fit",
+    "ModelConfig": "config", "model_preset": "config", "train": "model.training", "load_model": "model.saving",
+    "save_model": "model.saving", "evaluate": "evaluation.diagnostics", "evaluate_saved": "evaluation.diagnostics",
+    "evaluate_samples": "evaluation.sample_metrics", "load_classifier": "evaluation.classifier",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -357,13 +357,10 @@ class ModelConfig:
         return {"enc_params": (h * c, 2 * d, t), "dec_dense": (d, dh * dc, t)}  # per step: loc and scale_diag
 
     def parameter_estimate(self) -> int:
-        """Parameter count from the config alone (checked against Keras in the tests)."""
-        layers = self._walk()[0]
-        n = sum(l["kernel"] ** 2 * l["c_in"] * l["c_out"] + l["c_out"] + (4 * l["c_out"] if l["batch_norm"] else 0)
-                for l in layers)
-        n += sum((n_in + 1) * n_out for n_in, n_out, _ in self.dense_layers().values())
-        n += 2 * self.num_modes * self.latent_dim + self.num_modes  # prior means, scales, mixture logits
-        return n
+        """Parameter count from the config alone (:func:`vae_tfp.model.cost.parameter_count`)."""
+        from .model.cost import parameter_count
+
+        return parameter_count(self)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -1,0 +1,54 @@
+"""The embedded-data jobs of vae_tfp/demo.py: the smoke setup and the demo datasets.
+
+`run_demo` itself runs end to end in tests/test_browser.py (its report opened in Chromium).
+"""
+
+import pytest
+
+from vae_tfp.data.dataset import open_dataset
+from vae_tfp.apps.demo import ensure_demo_data, smoke_setup
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    return smoke_setup(tmp_path_factory.mktemp("smoke"), train_model=False)
+
+
+def test_smoke_setup_renders_three_instruments_and_prepares_them_tiny(smoke):
+    data = open_dataset(smoke["notes"])
+    assert data.config.shape == (64, 64, 1)
+    assert sorted(data.manifest["labels"]) == ["flute", "piano", "violin"]
+    assert len({c["source"] for c in data.clips}) == 3 * 5  # 3 instruments x 5 pitches at one velocity
+    assert "model" not in smoke
+
+
+def test_ensure_demo_data_prepares_once_and_reuses(smoke, tmp_path):
+    audio = smoke["audio"]
+    (audio / ".complete").write_text("the smoke subset\n")  # already rendered: not rendered again
+    root = audio.parent
+    lines = []
+    first = ensure_demo_data(root, spec="tiny", log=lines.append)
+    assert set(first) == {"audio", "notes", "chorales"} and first["notes"].name == "notes-tiny"
+    assert not any("rendered" in line for line in lines)
+    stamps = {k: (first[k] / "manifest.json").stat().st_mtime_ns for k in ("notes", "chorales")}
+    lines.clear()
+    again = ensure_demo_data(root, spec="tiny", log=lines.append)
+    assert again == first and lines == []
+    assert {k: (again[k] / "manifest.json").stat().st_mtime_ns for k in stamps} == stamps
+    assert open_dataset(again["chorales"]).config == open_dataset(again["notes"]).config
+
+
+def test_ensure_music_data_names_the_package_when_missing_and_prepares_once(smoke, tmp_path):
+    from vae_tfp.apps.demo import MUSIC_PACKAGE, ensure_music_data
+    from vae_tfp.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=f"apt-get install {MUSIC_PACKAGE}"):
+        ensure_music_data(tmp_path / "data", source=tmp_path / "not-installed")
+    assert not (tmp_path / "data" / "singularity").exists()
+    source = smoke["audio"] / "chorales"  # stands in for the package's tracks
+    folder = ensure_music_data(tmp_path / "data", source=source, log=lambda _: None)
+    data = open_dataset(folder)
+    assert folder.name == "singularity" and data.config.shape == (512, 512, 1) and data.manifest["clip_hop"] == 3.0
+    stamp = (folder / "manifest.json").stat().st_mtime_ns
+    assert ensure_music_data(tmp_path / "data", source=tmp_path / "gone") == folder  # reused, source not read
+    assert (folder / "manifest.json").stat().st_mtime_ns == stamp

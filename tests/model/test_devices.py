@@ -1,0 +1,100 @@
+"""vae_tfp/model/devices.py: what training runs on, determinism, and the GPU op audit.
+
+The audit (which op types the traced train step contains, against the ops that TensorFlow has
+no deterministic GPU kernel for) lives here, in the tests: the package only decides the plan.
+"""
+
+import pytest
+import tensorflow as tf
+
+from vae_tfp.config import MODEL_PRESETS, DecoderBlock, EncoderBlock, model_preset
+from vae_tfp.model.networks import VAE, make_optimizer
+
+# Op types that TensorFlow refuses to run on a GPU under op determinism ("A deterministic GPU
+# implementation of ... is not currently available"). Source: the error messages compiled into
+# TensorFlow 2.21's libtensorflow_cc.so.2 (`strings libtensorflow_cc.so.2 | grep "deterministic GPU
+# implementation"`) and TF's determinism RFC (tensorflow/community rfcs/20210119-determinism.md), by
+# op type. Left out as conditional: FusedBatchNormGrad* (only when batch norm is not training) and
+# DepthwiseConv2dNativeBackpropFilter (only with cuDNN older than 7.6.3).
+NONDETERMINISTIC_GPU_OPS = frozenset({
+    "ResizeNearestNeighborGrad", "AdjustContrast", "AdjustContrastv2", "SparseTensorDenseMatMul",
+    "CropAndResizeGradBoxes", "CropAndResizeGradImage", "SegmentSum", "SegmentProd", "SegmentMin", "SegmentMax",
+    "SegmentMean", "UnsortedSegmentSum", "UnsortedSegmentProd", "UnsortedSegmentMin", "UnsortedSegmentMax",
+})
+
+
+def same_layer_kinds(config, width: int = 4):
+    """The preset with every layer ``width`` channels wide (same kinds, strides, upsampling, shapes):
+    the op types of its train step are the preset's, at a fraction of the tracing cost."""
+    steps = config.latent_steps
+    return config.replace(
+        encoder=tuple(EncoderBlock(width, *b[1:]) for b in config.encoder),
+        decoder=tuple(DecoderBlock(width, *b[1:]) for b in config.decoder),
+        decoder_shape=config.decoder_shape[:2] + (width,),
+        latent_dim=steps if steps > 1 else min(config.latent_dim, 4), num_modes=2)
+
+
+def train_step_op_types(config, *, broadcast_upsampling: bool, jit_compile: bool = False, batch_size: int = 2) -> set:
+    """Op types of the traced train step (forward, gradient, optimizer), nested functions included."""
+    vae = VAE(config, xla=broadcast_upsampling)
+    vae.compile(optimizer=make_optimizer(config), jit_compile=jit_compile)
+    vae(tf.zeros((1,) + tuple(config.input_shape)), training=False)
+    vae.optimizer.build(vae.trainable_variables)
+    step = tf.function(vae.train_step, jit_compile=jit_compile)
+    graph = step.get_concrete_function(tf.TensorSpec((batch_size,) + tuple(config.input_shape), tf.float32)).graph
+    graph_def = graph.as_graph_def()
+    ops = {n.op for n in graph_def.node}
+    for function in graph_def.library.function:
+        ops |= {n.op for n in function.node_def}
+    return ops
+
+
+def test_the_narrow_variant_keeps_the_layer_kinds():
+    seed = model_preset("seed")
+    narrow = same_layer_kinds(seed)
+    assert narrow.parameter_estimate() * 1000 < seed.parameter_estimate()
+    assert [b[1:] for b in narrow.encoder] == [b[1:] for b in seed.encoder]
+    assert [b[1:] for b in narrow.decoder] == [b[1:] for b in seed.decoder]
+    assert same_layer_kinds(model_preset("music")).latent_steps == 64
+
+
+def _fake_gpu(monkeypatch):
+    import tensorflow as tf
+
+    real = tf.config.list_physical_devices
+    fake = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: [fake] if kind == "GPU" else real(kind))
+
+
+def test_determinism_defaults_follow_the_device(monkeypatch):
+    from vae_tfp.model.devices import determinism_plan
+
+    assert determinism_plan(None, False) == {"op_determinism": True, "broadcast_upsampling": False, "gpu": False}
+    assert determinism_plan(None, True)["op_determinism"] is False  # never with XLA
+    _fake_gpu(monkeypatch)
+    assert determinism_plan(None, False)["op_determinism"] is False
+    assert determinism_plan(True, False) == {"op_determinism": True, "broadcast_upsampling": True, "gpu": True}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jit", [False, True], ids=["no-xla", "xla"])
+@pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))  # a new preset is audited too
+def test_train_step_ops_have_deterministic_gpu_kernels_when_determinism_is_on(preset, jit, monkeypatch):
+    """The op audit: the traced train step (forward + gradient + Adam) of every preset (a narrow variant
+    with the same layer kinds), as it would run on a GPU with determinism requested. Before the fix the decoder kept Keras' UpSampling2D there, whose
+    gradient ResizeNearestNeighborGrad has no deterministic GPU kernel: training stopped at step 1."""
+    from vae_tfp.model.devices import determinism_plan
+
+    _fake_gpu(monkeypatch)
+    config = same_layer_kinds(model_preset(preset))
+    plan = determinism_plan(True, jit)
+    ops = train_step_op_types(config, broadcast_upsampling=plan["broadcast_upsampling"], jit_compile=jit)
+    before = train_step_op_types(config, broadcast_upsampling=jit, jit_compile=jit)  # the decoder before the fix
+    print(f"\n{preset} {'xla' if jit else 'no-xla'}: determinism {'on' if plan['op_determinism'] else 'off'}; "
+          f"{len(ops)} op types: {sorted(ops)}\n  breaking GPU determinism before: "
+          f"{sorted(before & NONDETERMINISTIC_GPU_OPS)}, after: {sorted(ops & NONDETERMINISTIC_GPU_OPS)}")
+    if plan["op_determinism"]:
+        assert not ops & NONDETERMINISTIC_GPU_OPS
+    if not jit:
+        assert "ResizeNearestNeighborGrad" in before  # the audit sees the op that broke GPU training

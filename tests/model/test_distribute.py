@@ -1,0 +1,74 @@
+"""Training under tf.distribute gives the same per-example losses as a single device on the same
+global batches: MirroredStrategy over two logical CPU devices, and MultiWorkerMirroredStrategy with
+two worker processes on localhost (TF_CONFIG). Sampling noise differs between the runs (each
+replica draws its own z), so losses are compared within a tolerance; a wrong reduction (a loss
+summed over replicas or over the batch) would be off by a factor of 2 or more."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parents[1]  # tests/
+RUN = [sys.executable, str(HERE / "distributed_run.py")]
+
+
+def _run(mode, data, model_dir, env=None, timeout=600):
+    proc = subprocess.run(RUN + [mode, str(data), str(model_dir)], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def single(tiny_dataset, tmp_path_factory):
+    return _run("single", tiny_dataset, tmp_path_factory.mktemp("single") / "m")
+
+
+def _close(a, b, rel):
+    return all(abs(x - y) <= rel * max(abs(x), abs(y)) for x, y in zip(a, b))
+
+
+@pytest.mark.slow
+def test_mirrored_two_logical_cpus(single, tiny_dataset, tmp_path):
+    mirrored = _run("mirrored", tiny_dataset, tmp_path / "m")
+    assert mirrored["replicas"] == 2 and single["replicas"] == 1
+    assert _close(mirrored["recon"], single["recon"], 0.1), (mirrored, single)
+    assert _close(mirrored["val_neg_elbo"], single["val_neg_elbo"], 0.1), (mirrored, single)
+    assert (tmp_path / "m" / "config.json").exists()
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multi_worker_on_localhost(single, tiny_dataset, tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for i in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
+        procs.append(subprocess.Popen(RUN + ["multiworker", str(tiny_dataset), str(tmp_path / "m")], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(o["replicas"] == 2 for o in outs)
+    assert outs[0]["loss"] == outs[1]["loss"]  # the workers agree with each other exactly
+    assert _close(outs[0]["recon"], single["recon"], 0.1), (outs[0], single)
+    assert _close(outs[0]["val_neg_elbo"], single["val_neg_elbo"], 0.1), (outs[0], single)
+    assert (tmp_path / "m" / "config.json").exists()  # written by the chief only
+    assert not list(tmp_path.glob("m.worker-*"))

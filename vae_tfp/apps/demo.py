@@ -1,0 +1,159 @@
+"""The jobs on the embedded data: its datasets, ``make demo``'s end-to-end run, and the tiny
+setup behind the notebooks' ``SMOKE`` switch (and the tests).
+
+The audio itself is rendered by :mod:`vae_tfp.data.demo_data`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from ..audio.io import find_audio_files
+from ..config import spectrogram_preset
+
+
+def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", workers: int = 1,
+                     log=print) -> dict[str, Path]:
+    """Renders the embedded audio and prepares its datasets, reusing what is already complete.
+
+    Returns:
+        ``{"audio": folder, "notes": dataset, "chorales": dataset}``.
+    """
+    from ..data.dataset import MANIFEST, open_dataset, prepare_dataset
+    from ..data.demo_data import render_demo_data
+
+    data_dir = Path(data_dir)
+    config = spectrogram_preset(spec)
+    audio = data_dir / "demo_audio"
+    marker = audio / ".complete"
+    if not marker.exists():
+        t0 = time.perf_counter()
+        render_demo_data(audio, progress=False)
+        marker.write_text("rendered by vae_tfp.data.demo_data\n")
+        log(f"rendered embedded audio into {audio} in {time.perf_counter() - t0:.1f} s")
+    out = {"audio": audio}
+    for name in ("notes", "chorales"):
+        folder = data_dir / (name if spec == "default" else f"{name}-{spec}")
+        reuse = (folder / MANIFEST).exists() and open_dataset(folder).config == config
+        if not reuse:
+            t0 = time.perf_counter()
+            prepare_dataset([audio / name], folder, config, workers=workers, overwrite=True, progress=False, log=log)
+            log(f"prepared {folder} in {time.perf_counter() - t0:.1f} s")
+        out[name] = folder
+    return out
+
+
+# The music the committed `music` model was trained on: a Debian package of free game music.
+MUSIC_PACKAGE = "singularity-music"  # 007-2: the soundtrack of Endgame: Singularity, Max McCracken, CC BY-SA 3.0
+MUSIC_SOURCE = Path("/usr/share/games/singularity/music")
+MUSIC_CLIP_HOP = 3.0  # seconds between clip starts: 977 / 103 / 193 clips, split by track
+
+
+def ensure_music_data(data_dir: str | os.PathLike, *, source: str | os.PathLike = MUSIC_SOURCE, workers: int = 1,
+                      log=print) -> Path:
+    """Prepares the committed ``music`` model's corpus (Debian's ``singularity-music``) into
+    ``data_dir/singularity`` at the ``default`` spectrogram, reusing a complete one.
+
+    Raises:
+        DatasetError: The package is not installed (the message says how to install it).
+    """
+    from ..data.dataset import MANIFEST, open_dataset, prepare_dataset
+    from ..errors import DatasetError
+
+    source, folder = Path(source), Path(data_dir) / "singularity"
+    config = spectrogram_preset("default")
+    if (folder / MANIFEST).exists() and open_dataset(folder).config == config:
+        return folder
+    if not find_audio_files(source):
+        raise DatasetError(f"{source}: no music found; install it with `apt-get install {MUSIC_PACKAGE}` "
+                           f"(CC BY-SA 3.0), or set DATASET to a prepared folder of your own music")
+    t0 = time.perf_counter()
+    prepare_dataset([source], folder, config, clip_hop=MUSIC_CLIP_HOP, workers=workers, overwrite=True,
+                    progress=False, log=log)
+    log(f"prepared {folder} in {time.perf_counter() - t0:.1f} s")
+    return folder
+
+
+def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", spec: str = "small",
+             preset: str = "small", epochs: int = 30, workers: int = 1, roundtrip_files_per_set: int = 8,
+             sample_metrics_n: int = 256, log=print) -> dict:
+    """The main job on the embedded data, end to end.
+
+    Renders and prepares the embedded data, measures the representation's round trip, trains a
+    short run of a CPU preset (resuming the previous run in ``out``) and refits its prior to the codes,
+    evaluates it on the held-out split — reconstruction and, with ``sample_metrics_n`` prior
+    samples, the generation metrics — and writes ``out/index.html`` with the metrics table,
+    samples, reconstructions and an interpolation.
+
+    Returns:
+        A summary with the output paths, the round-trip metrics and the evaluation.
+    """
+    from ..config import model_preset
+    from ..data.dataset import open_dataset
+    from ..audio.metrics import roundtrip_files
+    from .report import default_report_inputs, write_report
+    from ..evaluation.diagnostics import evaluate_saved
+    from ..model.training import train
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    data = ensure_demo_data(data_dir, spec=spec, workers=workers, log=log)
+    config = spectrogram_preset(spec)
+    picks = []
+    for name in ("notes", "chorales"):
+        files = find_audio_files(data["audio"] / name)
+        step = max(1, len(files) // roundtrip_files_per_set)
+        picks += files[::step][:roundtrip_files_per_set]
+    rt = roundtrip_files(picks, out / "roundtrip", config, max_clips=2, log=log)
+    log(f"round trip: median spectral convergence {rt['summary']['spectral_convergence']['median']:.3f}")
+
+    model_dir = out / "model"
+    t1 = time.perf_counter()
+    notes = open_dataset(data["notes"])
+    train(notes, model_dir, model_preset(preset), epochs=epochs, resume=(model_dir / "checkpoints").exists(),
+          fit_prior=True, verbose=2, log=log)
+    train_seconds = time.perf_counter() - t1
+    metrics = evaluate_saved(model_dir, notes, "test", samples=sample_metrics_n, log=log)
+    metrics.pop("kl_per_dim", None)
+    samples = metrics.pop("samples", None)
+    files, pair = default_report_inputs(data["audio"])
+    index = write_report(model_dir, out, files=files, interpolate=pair,
+                         metrics={**metrics, "train_seconds": round(train_seconds, 1)}, sample_metrics=samples,
+                         title=f"vae_tfp demo: {preset} preset on the embedded notes")
+    return {"report": os.fspath(index), "model": os.fspath(model_dir),
+            "datasets": {k: os.fspath(v) for k, v in data.items()},
+            "roundtrip": rt["metrics_path"], "roundtrip_summary": rt["summary"], "evaluation": metrics,
+            "sample_metrics": {r["set"]: {k: v for k, v in r.items() if k != "set"} for r in samples["rows"]
+                               if not r["set"].startswith("component ")} if samples else None,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def smoke_setup(root: str | os.PathLike, *, epochs: int = 2, train_model: bool = True,
+                log=lambda _: None) -> dict[str, Path]:
+    """A tiny end-to-end setup in seconds, for notebook smoke runs and tests: three instruments'
+    notes rendered at 8 kHz, prepared with the ``tiny`` preset, and a ``tiny`` model trained on them.
+
+    Returns:
+        ``{"audio": folder, "notes": dataset, "model": model folder}`` (the model folder only
+        with ``train_model``).
+    """
+    from ..config import model_preset
+    from ..data.dataset import prepare_dataset
+    from ..data.demo_data import render_demo_data
+    from ..model.training import train
+
+    root = Path(root)
+    config = spectrogram_preset("tiny")
+    audio = root / "demo_audio"
+    render_demo_data(audio, sample_rate=config.sample_rate, instruments={"piano": 0, "violin": 40, "flute": 73},
+                     pitches=(48, 55, 60, 67, 72), velocities=(100,), n_chorales=1, progress=False)
+    notes = root / "notes-tiny"
+    prepare_dataset([audio / "notes"], notes, config, overwrite=True, progress=False, log=log)
+    if not train_model:
+        return {"audio": audio, "notes": notes}
+    model = root / "model-tiny"
+    train(notes, model, model_preset("tiny"), epochs=epochs, batch_size=8, resume=(model / "checkpoints").exists(),
+          verbose=0, tensorboard=False, log=log)
+    return {"audio": audio, "notes": notes, "model": model}

@@ -1,0 +1,62 @@
+"""Using a trained model: encode, decode, sample the prior, reconstruct audio files.
+
+All functions take a :class:`~vae_tfp.model.saving.LoadedModel` (or anything with ``encoder``,
+``decoder``, ``prior`` and ``spectrogram_config``) and work in batches. Images are float32
+[n, n_bins, n_frames, 1] in [0, 1]; latents are float32 [n, latent_dim].
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..audio.io import first_clips
+from ..errors import ConfigError
+from ..model.networks import map_batches, posterior_stats, reconstruction_mean
+from ..model.prior import sample_prior
+from ..audio.spectrogram import DEFAULT_INVERSION, Inversion, griffin_lim_tf, spectrogram
+
+
+def encode(model, images: np.ndarray, *, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and marginal standard deviations of images, NumPy [n, D] each."""
+    if model.encoder is None:
+        raise ConfigError("this model was loaded without its encoder (load it with parts including 'encoder')")
+    return posterior_stats(model.encoder, np.asarray(images, np.float32), batch_size)
+
+
+def decode(model, z: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
+    """Latents [n, D] → mean images [n, H, W, 1] in [0, 1]."""
+    z = np.asarray(z, np.float32)
+    if z.ndim != 2 or z.shape[1] != model.config.latent_dim:
+        raise ConfigError(f"latents of shape {z.shape} do not match latent_dim={model.config.latent_dim}")
+    return map_batches(lambda b, _: reconstruction_mean(model.decoder(b, training=False)).numpy(), z, batch_size)
+
+
+def to_audio(model, images: np.ndarray, *, inversion: Inversion = DEFAULT_INVERSION, seed: int = 0) -> np.ndarray:
+    """Images → audio [n, clip_samples] with the batched TF Griffin-Lim."""
+    if not len(images):
+        return np.zeros((0, model.spectrogram_config.clip_samples), np.float32)
+    return griffin_lim_tf(images, model.spectrogram_config, inversion=inversion, seed=seed)
+
+
+def generate(model, n: int, *, seed: int = 0, component: int | None = None, temperature: float = 1.0,
+             inversion: Inversion = DEFAULT_INVERSION) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Samples the prior, decodes (mean) and inverts: returns ``(z, images, audio)``."""
+    z = sample_prior(model, n, seed=seed, component=component, temperature=temperature)
+    images = decode(model, z)
+    return z, images, to_audio(model, images, inversion=inversion, seed=seed)
+
+
+def file_clips(model, path: str | os.PathLike, *, max_clips: int | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """A file's consecutive clips: ``(audio [n, samples], images [n, H, W, 1], offsets)``."""
+    config = model.spectrogram_config
+    clips = first_clips(path, config, max_clips)
+    audio = np.stack([c.audio for c in clips])
+    return audio, spectrogram(audio, config), [c.offset for c in clips]
+
+
+def reconstruct(model, images: np.ndarray) -> np.ndarray:
+    """Encode (posterior mean) then decode (mean): images → reconstructed images."""
+    means, _ = encode(model, images)
+    return decode(model, means)

@@ -1,0 +1,113 @@
+"""Helpers for Jupyter: plots with real axes, rows of spectrograms with players, the metrics table.
+
+What they display is rendered by :mod:`vae_tfp.apps.render` (also used by the command line and the
+HTML report); this module adds the plotting and the IPython display.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..config import SpectrogramConfig
+from .render import card_html, metrics_table_html, pyplot
+from ..audio.spectrogram import DEFAULT_INVERSION, Inversion
+
+
+def plot_waveform(audio: np.ndarray, sample_rate: int, *, ax=None, title: str | None = None):
+    """Waveform with a time axis in seconds. Returns the axes."""
+    plt = pyplot()
+    ax = ax or plt.subplots(figsize=(10, 2))[1]
+    t = np.arange(len(audio)) / sample_rate
+    ax.plot(t, audio, linewidth=0.5)
+    ax.set(xlabel="time (s)", ylabel="amplitude", xlim=(0, t[-1] if len(t) else 1), ylim=(-1, 1))
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_spectrogram(spec: np.ndarray, config: SpectrogramConfig, *, ax=None, title: str | None = None,
+                     colorbar: bool = True):
+    """An image in [0, 1] with Hz / seconds axes (librosa.display) and a dB colour bar."""
+    import librosa
+    import librosa.display
+
+    plt = pyplot()
+    image = np.asarray(spec)[..., 0] if np.ndim(spec) == 3 else np.asarray(spec)
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    db = config.min_db + image * config.db_range
+    freqs = librosa.fft_frequencies(sr=config.sample_rate, n_fft=config.n_fft)[: config.n_bins]
+    times = librosa.frames_to_time(np.arange(image.shape[1]), sr=config.sample_rate, hop_length=config.hop_length)
+    mesh = librosa.display.specshow(db, x_coords=times, y_coords=freqs, x_axis="s", y_axis="hz", ax=ax,
+                                    vmin=config.min_db, vmax=config.max_db, cmap="magma")
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, format="%+.0f dB")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_grid(specs: Sequence[np.ndarray], config: SpectrogramConfig, *, titles: Sequence[str] | None = None,
+              ncols: int = 4, size: float = 2.5):
+    """A grid of spectrogram images (no axes), for a quick look at a dataset. Returns the figure."""
+    plt = pyplot()
+    n = len(specs)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(np.asarray(specs[i])[..., 0] if np.ndim(specs[i]) == 3 else specs[i], origin="lower",
+                      aspect="auto", cmap="magma", vmin=0, vmax=1)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_row(specs: Sequence[np.ndarray], config: SpectrogramConfig, *, audios: Sequence[np.ndarray] | None = None,
+             titles: Sequence[str] | None = None, captions: Sequence[str] | None = None, invert: bool = True,
+             inversion: Inversion = DEFAULT_INVERSION):
+    """Displays spectrograms side by side with a player under each (Jupyter).
+
+    Args:
+        specs: Images [n_bins, n_frames, 1] in [0, 1].
+        config: Their spectrogram settings.
+        audios: The audio to play under each; by default the images are inverted (batched
+            Griffin-Lim) when ``invert`` is true.
+        titles, captions: Text above and below each card.
+        inversion: How the images become audio when inverting.
+
+    Returns:
+        The HTML string displayed.
+    """
+    from IPython.display import HTML, display
+
+    if audios is None and invert:
+        from ..audio.spectrogram import griffin_lim_tf
+
+        audios = list(griffin_lim_tf(np.stack(specs), config, inversion=inversion))
+    cards = [card_html(s, None if audios is None else audios[i], config.sample_rate,
+                       title=titles[i] if titles else "", caption=captions[i] if captions else "")
+             for i, s in enumerate(specs)]
+    markup = "<div>" + "".join(cards) + "</div>"
+    display(HTML(markup))
+    return markup
+
+
+def label_counts(clips: Sequence[dict]) -> dict[str, int]:
+    """Clips per label, most frequent first."""
+    counts: dict[str, int] = {}
+    for c in clips:
+        counts[c["label"]] = counts.get(c["label"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def show_metrics(result: dict, *, components: bool = False) -> str:
+    """Displays :func:`metrics_table_html` in Jupyter; returns the HTML."""
+    from IPython.display import HTML, display
+
+    markup = metrics_table_html(result, components=components)
+    display(HTML(markup))
+    return markup

@@ -1,0 +1,278 @@
+"""The listening and exploring operations behind the ``vae-tfp`` sub-commands.
+
+Each takes a saved model folder, writes WAVs, PNGs and a ``results.json`` into an output folder,
+and returns a summary whose ``results.json`` lists every file written (paths relative to it).
+Clips can be named as audio files (their first clip; any format, rate or channel count) or as
+``DATASET:INDEX``, a clip of a prepared dataset by its manifest index.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..audio.io import write_wav
+from ..data.dataset import MANIFEST, DatasetLike, open_dataset
+from ..errors import ConfigError, DatasetError, VaeTfpError
+from ..files import DISK_FULL_FREE_BYTES, free_bytes, human_size, write_json_atomic
+from .generate import decode, encode, file_clips, reconstruct, to_audio
+from ..model.prior import sample_prior
+from .latent import interpolate, label_vector, plot_projection, project, weighted_average
+from ..audio.metrics import log_spectral_distance, roundtrip, spectral_convergence
+from .render import figure, spectrogram_png
+from ..model.saving import load_model
+from ..audio.spectrogram import DEFAULT_INVERSION, Inversion
+
+
+class _Writer:
+    """Writes items (image + audio) into a folder and collects them for ``results.json``."""
+
+    def __init__(self, out: str | os.PathLike, config):
+        self.out, self.config, self.items = Path(out), config, []
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def add(self, name: str, image: np.ndarray | None, audio: np.ndarray | None, **info) -> dict:
+        item = {"name": name, **info}
+        if image is not None:
+            (self.out / f"{name}.png").write_bytes(spectrogram_png(image))
+            item["png"] = f"{name}.png"
+        if audio is not None:
+            write_wav(self.out / f"{name}.wav", audio, self.config.sample_rate)
+            item["wav"] = f"{name}.wav"
+        self.items.append(item)
+        return item
+
+    def finish(self, **summary) -> dict:
+        result = {**summary, "items": self.items, "out": os.fspath(self.out)}
+        result["results_path"] = os.fspath(write_json_atomic(self.out / "results.json", result, default=float))
+        return result
+
+
+def resolve_clip(model, ref: str) -> tuple[np.ndarray, str]:
+    """``FILE`` (its first clip) or ``DATASET:INDEX`` → (image [H, W, 1], label for humans)."""
+    path = Path(ref)
+    if not path.exists() and ":" in ref:
+        folder, _, index = ref.rpartition(":")
+        try:
+            i = int(index)
+        except ValueError:
+            raise ConfigError(f"{ref!r}: expected an audio file or DATASET:INDEX") from None
+        data = open_dataset(folder)
+        if not 0 <= i < len(data.clips):
+            raise DatasetError(f"{ref}: index {i} out of range (0..{len(data.clips) - 1})")
+        clip = data.clips[i]
+        data.check_config(model.spectrogram_config, "the model")
+        # the manifest says where the clip lives: read one row of one shard, not the whole split
+        image = np.asarray(data.image(clip), np.float32)[..., None]
+        return image, f"{clip['label']} ({Path(clip['source']).name} @ {clip['offset']:.2f} s)"
+    _, images, _ = file_clips(model, path, max_clips=1)
+    return images[0], path.name
+
+
+GENERATE_BATCH = 64  # samples decoded, inverted and written at a time: memory stays flat in n
+
+
+def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | None = None,
+                temperature: float = 1.0, inversion: Inversion = DEFAULT_INVERSION, batch_size: int = GENERATE_BATCH, progress: bool = True) -> dict:
+    """Samples the prior (optionally one component, or scaled), decodes the mean, inverts to audio.
+
+    Written to disk ``batch_size`` samples at a time, so memory does not grow with ``n`` (but
+    for the latents and ``results.json``'s list, ~1 KB a sample). Free space is checked before
+    each batch; a disk that fills stops the run with one :class:`VaeTfpError` and the samples
+    already written listed in ``results.json``.
+    """
+    from tqdm.auto import tqdm
+
+    model = load_model(model_dir, parts=("decoder", "prior"))
+    z = sample_prior(model, n, seed=seed, component=component, temperature=temperature)
+    w = _Writer(out, model.spectrogram_config)
+    summary = dict(operation="generate", model=os.fspath(model_dir), seed=seed, component=component,
+                   temperature=temperature, griffin_lim_iters=inversion.n_iter, phase_init=inversion.phase_init)
+    per_sample = 2 * 44 + 2 * model.spectrogram_config.clip_samples  # a WAV; PNGs are measured as they come
+    for start in tqdm(range(0, n, batch_size), disable=not progress or n <= batch_size, desc="generate",
+                      unit="batch"):
+        batch = z[start:start + batch_size]
+        free, need = free_bytes(w.out), len(batch) * per_sample + DISK_FULL_FREE_BYTES
+        if free is not None and free < need:
+            w.finish(**summary, stopped=f"disk full after {start} of {n} samples")
+            raise VaeTfpError(f"{w.out}: disk full ({human_size(free)} free, ~{human_size(need)} needed for the next "
+                              f"{len(batch)} samples and 1 MB to spare); {start} of {n} samples written and listed in "
+                              f"results.json")
+        images = decode(model, batch)
+        # the first batch is what generate() draws for n <= batch_size; later ones their own seed
+        audio = to_audio(model, images, inversion=inversion, seed=seed + start)
+        for i in range(len(batch)):
+            item = w.add(f"sample_{start + i:02d}", images[i], audio[i], z=batch[i].round(4).tolist())
+            if start == 0 and i == 0:
+                per_sample = sum((w.out / item[k]).stat().st_size for k in ("png", "wav"))
+    return w.finish(**summary)
+
+
+def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_clips: int | None = 4,
+                   inversion: Inversion = DEFAULT_INVERSION, log=print) -> dict:
+    """Any audio file → clips → encode → decode → audio, beside the original and the round-trip
+    ceiling (the original's image inverted directly), with their metrics."""
+    model = load_model(model_dir, parts=("encoder", "decoder"))
+    config = model.spectrogram_config
+    w = _Writer(out, config)
+    skipped = []
+    for f in files:
+        try:
+            audio, images, offsets = file_clips(model, f, max_clips=max_clips)
+        except VaeTfpError as err:
+            skipped.append({"path": os.fspath(f), "reason": str(err)})
+            log(f"skipped {err}")
+            continue
+        recon = reconstruct(model, images)
+        recon_audio = to_audio(model, recon, inversion=inversion)
+        ceiling = roundtrip(audio, config, inversion=inversion, batched=True)
+        stem = Path(f).stem
+        sc_r = [spectral_convergence(a, b, config) for a, b in zip(images, recon)]
+        lsd_r = [log_spectral_distance(a, b, config) for a, b in zip(images, recon)]
+        w.add(f"{stem}_original", _concat_images(images), audio.reshape(-1), source=os.fspath(f), offsets=offsets)
+        w.add(f"{stem}_roundtrip", _concat_images(np.stack([c.spec for c in ceiling])),
+              np.concatenate([c.audio_rt for c in ceiling]),
+              spectral_convergence=float(np.mean([c.spectral_convergence for c in ceiling])),
+              log_spectral_distance_db=float(np.mean([c.log_spectral_distance for c in ceiling])))
+        w.add(f"{stem}_reconstruction", _concat_images(recon), recon_audio.reshape(-1),
+              spectral_convergence=float(np.mean(sc_r)), log_spectral_distance_db=float(np.mean(lsd_r)))
+    if not w.items:
+        raise VaeTfpError(f"no file could be reconstructed ({'; '.join(s['reason'] for s in skipped)})")
+    return w.finish(operation="reconstruct", model=os.fspath(model_dir), skipped=skipped)
+
+
+def _concat_images(images: np.ndarray) -> np.ndarray:
+    """Clips side by side in time: [n, H, W, 1] → [H, n * W, 1]."""
+    return np.concatenate(list(images), axis=1)
+
+
+def op_encode(model_dir, sources: Sequence[str | os.PathLike], out_npz, *, split: str | None = None) -> dict:
+    """Posterior means and scales of audio files' clips or of prepared datasets, into an ``.npz``
+    with the source manifest (``source``, ``offset``, ``label`` arrays)."""
+    model = load_model(model_dir, parts=("encoder",))
+    means, scales, src, offs, labels = [], [], [], [], []
+    for s in sources:
+        s = Path(s)
+        if (s / MANIFEST).exists():
+            m, sd, clips = encode_dataset(model, s, split)
+            means.append(m), scales.append(sd)
+            src += [c["source"] for c in clips]
+            offs += [c["offset"] for c in clips]
+            labels += [c["label"] for c in clips]
+        else:
+            _, images, offsets = file_clips(model, s)
+            m, sd = encode(model, images)
+            means.append(m), scales.append(sd)
+            src += [os.fspath(s)] * len(images)
+            offs += list(offsets)
+            labels += [s.stem] * len(images)
+    if not src:
+        raise VaeTfpError(f"nothing to encode in {[os.fspath(s) for s in sources]}")
+    out_npz = Path(out_npz)
+    out_npz.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out_npz, means=np.concatenate(means), scales=np.concatenate(scales), source=np.array(src),
+             offset=np.array(offs, np.float64), label=np.array(labels))
+    return {"operation": "encode", "path": os.fspath(out_npz), "n": len(src),
+            "latent_dim": model.config.latent_dim}
+
+
+def op_interpolate(model_dir, a: str, b: str, out, *, steps: int = 8, spherical: bool = False,
+                   inversion: Inversion = DEFAULT_INVERSION) -> dict:
+    """Decodes ``steps`` points from clip A's latent to clip B's: audio per step and one sweep."""
+    model = load_model(model_dir, parts=("encoder", "decoder"))
+    (img_a, name_a), (img_b, name_b) = resolve_clip(model, a), resolve_clip(model, b)
+    za, _ = encode(model, img_a[None])
+    zb, _ = encode(model, img_b[None])
+    z = interpolate(za[0], zb[0], steps, spherical=spherical)
+    images = decode(model, z)
+    audio = to_audio(model, images, inversion=inversion)
+    w = _Writer(out, model.spectrogram_config)
+    for i in range(steps):
+        w.add(f"step_{i:02d}", images[i], audio[i], t=i / (steps - 1))
+    w.add("sweep", _concat_images(images), audio.reshape(-1))
+    distances = [float(np.sqrt(np.mean((im - images[0]) ** 2))) for im in images]
+    return w.finish(operation="interpolate", a=name_a, b=name_b, spherical=spherical,
+                    distance_to_a=distances, monotone_fraction=monotone_fraction(distances))
+
+
+def monotone_fraction(distances: Sequence[float]) -> float:
+    """Fraction of consecutive steps along which the distance to the start does not decrease."""
+    d = np.asarray(distances)
+    return float(np.mean(np.diff(d) >= -1e-6)) if len(d) > 1 else 1.0
+
+
+def op_arithmetic(model_dir, clips: Sequence[str], out, *, weights: Sequence[float] | None = None,
+                  data=None, add: str | None = None, subtract: str | None = None, amount: float = 1.0,
+                  inversion: Inversion = DEFAULT_INVERSION) -> dict:
+    """Latent arithmetic.
+
+    * Weighted average of the clips' latents (``weights``, default equal).
+    * With ``data``, ``add`` and ``subtract`` labels: the label vector mean(add) - mean(subtract)
+      over the dataset's clips, times ``amount``, added to each clip's latent.
+    """
+    model = load_model(model_dir, parts=("encoder", "decoder"))
+    resolved = [resolve_clip(model, c) for c in clips]
+    images = np.stack([r[0] for r in resolved])
+    z, _ = encode(model, images)
+    w = _Writer(out, model.spectrogram_config)
+    results: dict = {"operation": "arithmetic", "clips": [r[1] for r in resolved]}
+    originals = to_audio(model, decode(model, z), inversion=inversion)
+    for i, (img, name) in enumerate(resolved):
+        w.add(f"clip_{i:02d}", img, originals[i], clip=name)
+    if len(z) > 1:
+        avg = weighted_average(z, weights)
+        img = decode(model, avg[None])
+        w.add("average", img[0], to_audio(model, img, inversion=inversion)[0],
+              weights=list(weights or [1.0] * len(z)))
+    if add or subtract:
+        if not (data and add and subtract):
+            raise ConfigError("label arithmetic needs --data, --add and --subtract")
+        latents, _, clips = encode_dataset(model, data)
+        vec = label_vector(latents, [c["label"] for c in clips], add, subtract) * amount
+        moved = decode(model, z + vec[None])
+        moved_audio = to_audio(model, moved, inversion=inversion)
+        for i in range(len(z)):
+            w.add(f"clip_{i:02d}_plus_{add}_minus_{subtract}", moved[i], moved_audio[i])
+        results.update(add=add, subtract=subtract, amount=amount, vector_norm=float(np.linalg.norm(vec)))
+    return w.finish(**results)
+
+
+def encode_dataset(model, data: DatasetLike, split: str | None = None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Posterior means and scales [n, D] of a prepared dataset's clips (one split, or every split
+    in manifest order), with their manifest entries."""
+    data = open_dataset(data)
+    means, scales, clips = [], [], []
+    for _, images, split_clips in data.iter_splits(None if split is None else [split]):
+        m, sd = encode(model, images)
+        means.append(m), scales.append(sd), clips.extend(split_clips)
+    if not clips:
+        empty = np.zeros((0, model.config.latent_dim), np.float32)
+        return empty, empty, []
+    return np.concatenate(means), np.concatenate(scales), clips
+
+
+def op_project(model_dir, data, out, *, method: str = "umap", split: str | None = None, seed: int = 0) -> dict:
+    """2-D map of a dataset's latent means coloured by label: ``map_<method>.png`` and ``.csv``."""
+    model = load_model(model_dir, parts=("encoder",))
+    data = open_dataset(data)
+    latents, _, clips = encode_dataset(model, data, split)
+    if not clips:
+        raise DatasetError(f"{data.path}: no clips to project{f' in split {split!r}' if split else ''}")
+    labels = [c["label"] for c in clips]
+    points = project(latents, method, seed=seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ax = plot_projection(points, labels, title=f"{method.upper()} of latent means ({len(points)} clips)",
+                         ax=figure(figsize=(7, 6)).subplots())
+    ax.figure.savefig(out / f"map_{method}.png", dpi=120, bbox_inches="tight")
+    with open(out / f"map_{method}.csv", "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow(["x", "y", "label", "source"])
+        rows.writerows([f"{x:.6f}", f"{y:.6f}", c["label"], f"{c['source']}@{c['offset']}"]
+                       for (x, y), c in zip(points, clips))
+    return {"operation": "project", "method": method, "n": len(points), "png": os.fspath(out / f"map_{method}.png"),
+            "csv": os.fspath(out / f"map_{method}.csv")}
