@@ -218,9 +218,6 @@ class ModelConfig:
         free_bits: Free bits per latent dimension (Kingma et al. 2016): the batch-mean KL of each
             posterior marginal below this many nats is not charged to the encoder (0 = off). The
             prior is trained by the codes' cross-entropy whatever this is.
-        free_nats: Legacy per-example floor, ``max(KL, free_nats)`` (0 = off). It gives no
-            gradient below the floor (a KL on the floor stays there); kept so that model folders
-            trained with it load and train as they did. Prefer ``free_bits``.
         learning_rate: Adam learning rate.
         prior_init_scale: Std of the random initial prior means.
         posterior_init_scale: Initial std of the posterior q(z|x) (the bias of its scale's
@@ -241,7 +238,6 @@ class ModelConfig:
     beta: float = 1.0
     kl_warmup_steps: int = 0
     free_bits: float = 0.0
-    free_nats: float = 0.0
     learning_rate: float = 1e-3
     prior_init_scale: float = 1.0
     posterior_init_scale: float = 0.0
@@ -262,7 +258,7 @@ class ModelConfig:
                 raise ConfigError(f"{name}={v!r} must be an integer in [1, {top}]")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood={self.likelihood!r} must be one of {LIKELIHOODS}")
-        for name in ("beta", "free_bits", "free_nats", "learning_rate", "prior_init_scale", "posterior_init_scale"):
+        for name in ("beta", "free_bits", "learning_rate", "prior_init_scale", "posterior_init_scale"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"{name}={v!r} must be a finite non-negative number")

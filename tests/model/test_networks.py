@@ -299,9 +299,8 @@ def _moved(vae, before):
 
 
 def test_prior_learns_in_the_first_steps_of_the_default_preset():
-    """The earlier default's KL sat on its free-nats floor, where max(kl, floor) gives no gradient:
-    its prior never moved. The prior now learns from the codes' cross-entropy from the very first step,
-    where the warm-up's β is still 0."""
+    """The prior learns from the codes' cross-entropy from the very first step, where the warm-up's β is
+    still 0 (a prior trained through the KL alone would not move there)."""
     vae = build_vae(model_preset("default"), seed=0)
     before = _prior_values(vae)
     x = np.random.default_rng(0).uniform(0, 0.2, (4, 512, 512, 1)).astype(np.float32)
@@ -309,8 +308,7 @@ def test_prior_learns_in_the_first_steps_of_the_default_preset():
     assert all(d > 1e-5 for d in _moved(vae, before).values()), _moved(vae, before)
 
 
-@pytest.mark.parametrize("changes", [{"free_nats": 1e6}, {"free_bits": 1e6}, {"beta": 0.0}],
-                         ids=["floor-never-reached", "free-bits-everywhere", "beta-zero"])
+@pytest.mark.parametrize("changes", [{"free_bits": 1e6}, {"beta": 0.0}], ids=["free-bits-everywhere", "beta-zero"])
 def test_prior_learns_whatever_the_encoder_side_does(changes):
     vae = build_vae(model_preset("tiny").replace(**changes), seed=0)
     before = _prior_values(vae)
@@ -346,20 +344,16 @@ def test_free_bits_charge_kl_plus_the_slack_of_dimensions_below_the_floor():
 
 
 def test_free_bits_cannot_switch_the_kl_off_wholesale():
-    """A per-example floor above every example's KL switches the KL's gradient off wholesale; free bits
-    per dimension keep the pull of the dimensions above their floor."""
+    """Free bits per dimension keep the pull of the dimensions above their floor, even with the floor at
+    the median dimension's KL (a per-example floor that high would switch the KL's gradient off)."""
     tiny = model_preset("tiny")
     x = np.random.default_rng(0).uniform(0, 1, (8, 64, 64, 1)).astype(np.float32)
     _, _, kl, kl_dims = _penalty_and_kl(VAE(tiny), x)
     floor = float(np.median(kl_dims.numpy()))  # half the dimensions above it
-    pulls = {}
-    for name, cfg in (("free_nats", tiny.replace(free_nats=10 * float(kl) + floor * tiny.latent_dim)),
-                      ("free_bits", tiny.replace(free_bits=floor))):
-        vae = VAE(cfg)
-        tape, penalty, _, _ = _penalty_and_kl(vae, x)
-        grads = tape.gradient(penalty, vae.encoder.get_layer("enc_params").trainable_variables)
-        pulls[name] = float(tf.reduce_max(tf.abs(grads[0])))
-    assert pulls["free_nats"] == 0.0 and pulls["free_bits"] > 1e-4, pulls
+    vae = VAE(tiny.replace(free_bits=floor))
+    tape, penalty, _, _ = _penalty_and_kl(vae, x)
+    grads = tape.gradient(penalty, vae.encoder.get_layer("enc_params").trainable_variables)
+    assert float(tf.reduce_max(tf.abs(grads[0]))) > 1e-4
 
 
 def test_mixture_weights_are_trainable_and_start_uniform():

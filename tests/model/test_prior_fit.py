@@ -55,23 +55,6 @@ def test_fit_mixture_recovers_two_clusters(rng):
     np.testing.assert_allclose(m["scales"], 0.5, atol=0.1)
 
 
-def test_a_model_folder_written_before_fitted_weights_still_loads(trained_tiny, tmp_path):
-    """Prior files without mixture logits (written before they were trainable) load with uniform weights."""
-    import h5py
-
-    from vae_tfp.files import sha256_file
-
-    model_dir = tmp_path / "old"
-    shutil.copytree(trained_tiny, model_dir)
-    with h5py.File(model_dir / "prior.weights.h5", "a") as f:
-        del f["logits"]
-    raw = json.loads((model_dir / "config.json").read_text())
-    raw["files"]["prior.weights.h5"] = sha256_file(model_dir / "prior.weights.h5")
-    (model_dir / "config.json").write_text(json.dumps(raw))
-    m = load_model(model_dir)
-    np.testing.assert_allclose(mixture_weights(m.prior), 1 / m.config.num_modes)
-
-
 def test_two_separated_clusters_are_both_sampled(tmp_path):
     """A tiny model on a toy dataset of two well-separated families (low and high tones) samples both."""
     from conftest import harmonic, write

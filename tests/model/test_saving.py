@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 import subprocess
 import sys
 
@@ -196,3 +197,50 @@ def test_a_reader_never_touches_a_save_a_live_process_holds(trained_tiny, tmp_pa
         holder.wait()
     read_model_info(model)  # the holder is dead: now it is a leftover, and it is cleaned
     assert not in_progress.exists()
+
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+def _as_format_1(folder, *, model_config=None, drop_logits=False):
+    """Rewrites a model folder as format 1 wrote it (optionally another model config or a prior without logits)."""
+    import h5py
+
+    from vae_tfp.files import sha256_file
+
+    if drop_logits:
+        with h5py.File(folder / "prior.weights.h5", "a") as f:
+            del f["logits"]
+    raw = json.loads((folder / "config.json").read_text())
+    raw["format"] = "vae_tfp.model/1"
+    raw["model_config"] = model_config or {**raw["model_config"], "free_nats": 0.0}
+    raw["files"]["prior.weights.h5"] = sha256_file(folder / "prior.weights.h5")
+    (folder / "config.json").write_text(json.dumps(raw))
+
+
+def test_format_1_folders_load_when_they_need_nothing_format_2_dropped(trained_tiny, tmp_path):
+    """The committed demo model is format 1 (free_nats 0, prior with logits): it loads; new saves are format 2."""
+    folder = tmp_path / "v1"
+    shutil.copytree(trained_tiny, folder)
+    _as_format_1(folder)
+    m = load_model(folder)
+    assert m.config == read_model_info(trained_tiny).model_config
+    assert json.loads((trained_tiny / "config.json").read_text())["format"] == "vae_tfp.model/2"
+    assert read_model_info(Path(__file__).parents[2] / "saved_models" / "demo").model_config.name == "default"
+
+
+@pytest.mark.parametrize("case, match", [
+    ("free_nats", r"made by vae_tfp with model format vae_tfp.model/1 and its per-example KL floor free_nats=300.0"),
+    ("logits", r"made by vae_tfp with model format vae_tfp.model/1 before the mixture weights were trained"),
+    ("architecture", r"an architecture this version no longer builds \(decoder_dense\)")])
+def test_format_1_folders_this_version_cannot_load_are_refused_in_one_line(trained_tiny, tmp_path, case, match):
+    """``free_nats`` comes from a real format-1 folder: the demo model committed at b51850f (300 free nats)."""
+    old = json.loads((FIXTURES / "model_format_1_free_nats.json").read_text())["model_config"]
+    folder = tmp_path / case
+    shutil.copytree(trained_tiny, folder)
+    current = json.loads((folder / "config.json").read_text())["model_config"]
+    configs = {"free_nats": old, "logits": None, "architecture": {**current, "decoder_dense": 64}}
+    _as_format_1(folder, model_config=configs[case], drop_logits=case == "logits")
+    with pytest.raises(ModelFileError, match=match) as err:
+        load_model(folder)
+    assert "\n" not in str(err.value) and "retrain it with this version" in str(err.value)

@@ -105,7 +105,7 @@ def cmd_train(args) -> int:
 
     config = model_preset(args.preset)
     changes = {k: v for k, v in (("beta", args.beta), ("kl_warmup_steps", args.warmup),
-                                 ("free_bits", args.free_bits), ("free_nats", args.free_nats),
+                                 ("free_bits", args.free_bits),
                                  ("likelihood", args.likelihood),
                                  ("learning_rate", args.lr)) if v is not None}
     config = config.replace(**changes) if changes else config
@@ -295,7 +295,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=NON_NEGATIVE_INT, default=None, help="KL warm-up steps")
     p.add_argument("--free-bits", type=NON_NEGATIVE, default=None,
                    help="nats per latent dimension not charged to the encoder (Kingma et al. 2016)")
-    p.add_argument("--free-nats", type=NON_NEGATIVE, default=None, help="legacy per-example KL floor (prefer --free-bits)")
     p.add_argument("--fit-prior", action="store_true",
                    help="at the end, refit the prior to the training codes (as `vae-tfp fit-prior`)")
     p.add_argument("--likelihood", default=None, choices=LIKELIHOODS)

@@ -148,7 +148,7 @@ def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
             x = keras.layers.BatchNormalization(name=f"enc_bn{i}")(x)
         if block.max_pool:
             x = keras.layers.MaxPool2D(2, name=f"enc_pool{i}")(x)
-    regularizer = MixtureKLRegularizer(prior, free_nats=config.free_nats, free_bits=config.free_bits) \
+    regularizer = MixtureKLRegularizer(prior, free_bits=config.free_bits) \
         if prior is not None else None
     sample = tfd.Distribution.sample if noise is None else (
         lambda q: q.sample(seed=tf.cast(noise.make_seeds(1)[:, 0], tf.int32)))

@@ -114,19 +114,17 @@ class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
       posterior marginal q(z_i|x) against the prior's marginal is not penalised below this; the
       rest of the joint KL (the dependence between dimensions under the mixture) always is. The
       penalty is ``KL + sum_i max(0, free_bits - KL_i)``: dimensions above the floor keep their
-      pull, so the KL cannot be switched off wholesale.
-    * ``free_nats`` (legacy, per example): ``max(KL, free_nats)`` — kept so that old model
-      folders train as they did; below the floor it gives no gradient at all.
+      pull, so the KL cannot be switched off wholesale (a per-example floor ``max(KL, c)`` would
+      give no gradient at all below it).
     """
 
-    def __init__(self, prior, *, free_nats: float = 0.0, free_bits: float = 0.0):
+    def __init__(self, prior, *, free_bits: float = 0.0):
         # Behind a closure the prior's variables are not tracked by the encoder: they belong to
         # the prior alone and are saved once, in the prior's file. ``prior`` may be a zero-argument
         # callable returning the current prior (the VAE's), so that a prior replaced after the
         # encoder was built — a refit with another number of components — is the one charged.
         super().__init__(prior if callable(prior) else (lambda: prior),  # a Distribution is not callable
                          use_exact_kl=False, test_points_fn=tf.convert_to_tensor)
-        self.free_nats = float(free_nats)
         self.free_bits = float(free_bits)
 
     def __call__(self, posterior):
@@ -140,8 +138,6 @@ class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
         z = tf.convert_to_tensor(posterior)  # the reparameterised sample the decoder sees
         prior = frozen_prior(self.distribution_b())
         kl = posterior.log_prob(z) - prior.log_prob(z)
-        if self.free_nats > 0:
-            kl = tf.maximum(kl, self.free_nats)
         penalty = tf.reduce_sum(kl)
         if self.free_bits > 0:
             per_dim = tf.reduce_sum(marginal_kl(posterior, z, prior), axis=0)  # [D], batch sums

@@ -36,7 +36,11 @@ from ..config import ModelConfig, SpectrogramConfig
 from ..errors import ConfigError, ModelFileError
 from ..files import FolderLock, os_error_message, read_format_json, replace_dir, sha256_file, write_json_atomic
 
-FORMAT = "vae_tfp.model/1"
+FORMAT = "vae_tfp.model/2"
+# Format 1 folders load when they need nothing format 2 dropped (the per-example ``free_nats`` KL
+# floor, prior files without mixture logits, older architecture keys); others are refused in one line.
+FORMAT_1 = "vae_tfp.model/1"
+RETRAIN = "retrain it with this version (`vae-tfp train`; saved_models/README.md has each committed model's command)"
 CONFIG = "config.json"
 HISTORY = "history.json"
 CHECKPOINTS = "checkpoints"
@@ -77,8 +81,6 @@ def load_prior_weights(prior, path: Path) -> None:
     try:
         with h5py.File(path, "r") as f:
             for name, var in prior_variables(prior).items():
-                if name == "logits" and name not in f:
-                    continue  # written before the mixture weights were trained: uniform weights
                 if name not in f or not isinstance(f[name], h5py.Dataset):
                     raise ModelFileError(f"{path}: no dataset {name!r} (not a prior weight file)")
                 data = f[name]
@@ -258,7 +260,10 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
         raise ModelFileError(f"{file}: missing (not a model folder)")
     if file.stat().st_size > MAX_CONFIG_BYTES:
         raise ModelFileError(f"{file}: {file.stat().st_size} bytes is too large for a model config")
-    raw = read_format_json(file, FORMAT, ModelFileError, "model config")
+    try:
+        raw = read_format_json(file, FORMAT, ModelFileError, "model config")
+    except ModelFileError:
+        raw = _format_1(file)
     try:
         spec = SpectrogramConfig.from_dict(raw.get("spectrogram_config"))
         model = ModelConfig.from_dict(raw.get("model_config"))
@@ -271,6 +276,33 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
     if not isinstance(files, dict):
         raise ModelFileError(f"{file}: no weight file hashes")
     return ModelInfo(path, spec, model, raw)
+
+
+def _format_1(file: Path) -> dict:
+    """A format-1 config as format 2, or one line saying why this version cannot load it."""
+    raw = read_format_json(file, FORMAT_1, ModelFileError, "model config")  # neither format: named there
+    made = f"{file.parent}: made by vae_tfp with model format {FORMAT_1}"
+    model = dict(raw.get("model_config") or {})
+    free_nats = model.pop("free_nats", 0.0)
+    if free_nats:
+        raise ModelFileError(f"{made} and its per-example KL floor free_nats={free_nats}, which this version "
+                             f"no longer has; {RETRAIN}")
+    unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
+    if unknown:
+        raise ModelFileError(f"{made} and an architecture this version no longer builds ({', '.join(unknown)}); "
+                             f"{RETRAIN}")
+    prior = file.parent / WEIGHT_FILES["prior"]
+    try:
+        import h5py
+
+        with h5py.File(prior, "r") as f:
+            has_logits = "logits" in f
+    except OSError:
+        has_logits = True  # an unreadable prior file is named when the prior is loaded
+    if not has_logits:
+        raise ModelFileError(f"{made} before the mixture weights were trained (no logits in {prior.name}); "
+                             f"{RETRAIN}")
+    return {**raw, "format": FORMAT, "model_config": model}
 
 
 def _check_file(info: ModelInfo, part: str) -> Path:

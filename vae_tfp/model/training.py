@@ -43,6 +43,8 @@ def check_run_config(ckpt_dir: Path, config: ModelConfig, spec) -> None:
     current = {"model_config": config.to_dict(), "spectrogram_config": spec.to_dict()}
     if file.is_file():
         saved = json.loads(file.read_text())
+        if not saved.get("model_config", {}).get("free_nats", 1):  # model format 1 wrote free_nats = 0
+            del saved["model_config"]["free_nats"]
         differ = [f"{part}.{k}" for part in current for k in sorted(set(current[part]) | set(saved.get(part, {})))
                   if current[part].get(k) != saved.get(part, {}).get(k)]
         if differ:
