@@ -165,7 +165,9 @@ def train(
             return history
         # Seeded reshuffle every epoch (a resumed run restarts the seeded shuffle sequence).
         # XLA compiles for static shapes: with jit_compile every batch is full (the remainder is dropped).
-        train_ds = data.tf_dataset("train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile)
+        # With steps_per_epoch Keras keeps one iterator across epochs: repeated, so no epoch runs dry.
+        train_ds = data.tf_dataset("train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile,
+                                   repeat=steps_per_epoch is not None)
         val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False, drop_remainder=jit_compile)
         val_x = data.load("val", limit=val_examples) if data.n_clips("val") else data.load("train", limit=val_examples)
         callbacks = _callbacks(vae, manager, epoch_var, history, model_dir, data, val_x, train_mean,
