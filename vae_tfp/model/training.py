@@ -168,7 +168,9 @@ def train(
         # With steps_per_epoch Keras keeps one iterator across epochs: repeated, so no epoch runs dry.
         train_ds = data.tf_dataset("train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile,
                                    repeat=steps_per_epoch is not None)
-        val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False, drop_remainder=jit_compile)
+        # Validation keeps every clip: a last, smaller batch costs XLA one more compilation of the test
+        # step, where dropping it left a split smaller than a batch with no validation at all.
+        val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False)
         val_x = data.load("val", limit=val_examples) if data.n_clips("val") else data.load("train", limit=val_examples)
         callbacks = _callbacks(vae, manager, epoch_var, history, model_dir, data, val_x, train_mean,
                                tensorboard=tensorboard, early_stopping_patience=early_stopping_patience, log=log)
