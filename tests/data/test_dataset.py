@@ -240,3 +240,10 @@ def test_nan_in_a_shard_is_named_with_its_row_and_clip(tiny_dataset, tmp_path):
     np.save(ds / "test-00000.npy", x)
     with pytest.raises(DatasetError, match=r"test-00000.npy: row 2 \(clip \d+ from .*\) holds NaN or Inf, 1 of"):
         load_numpy(ds, "test")
+
+
+def test_prepared_folders_have_one_naming_rule(tmp_path):
+    from vae_tfp.data.dataset import dataset_folder
+
+    assert dataset_folder(tmp_path, "notes") == tmp_path / "notes"
+    assert dataset_folder(tmp_path, "notes", "small") == tmp_path / "notes-small"

@@ -21,7 +21,7 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
     Returns:
         ``{"audio": folder, "notes": dataset, "chorales": dataset}``.
     """
-    from ..data.dataset import MANIFEST, open_dataset, prepare_dataset
+    from ..data.dataset import MANIFEST, dataset_folder, open_dataset, prepare_dataset
     from ..data.demo_data import render_demo_data
 
     data_dir = Path(data_dir)
@@ -35,7 +35,7 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
         log(f"rendered embedded audio into {audio} in {time.perf_counter() - t0:.1f} s")
     out = {"audio": audio}
     for name in ("notes", "chorales"):
-        folder = data_dir / (name if spec == "default" else f"{name}-{spec}")
+        folder = dataset_folder(data_dir, name, spec)
         reuse = (folder / MANIFEST).exists() and open_dataset(folder).config == config
         if not reuse:
             t0 = time.perf_counter()
@@ -59,10 +59,10 @@ def ensure_music_data(data_dir: str | os.PathLike, *, source: str | os.PathLike 
     Raises:
         DatasetError: The package is not installed (the message says how to install it).
     """
-    from ..data.dataset import MANIFEST, open_dataset, prepare_dataset
+    from ..data.dataset import MANIFEST, dataset_folder, open_dataset, prepare_dataset
     from ..errors import DatasetError
 
-    source, folder = Path(source), Path(data_dir) / "singularity"
+    source, folder = Path(source), dataset_folder(data_dir, "singularity")
     config = spectrogram_preset("default")
     if (folder / MANIFEST).exists() and open_dataset(folder).config == config:
         return folder

@@ -329,9 +329,15 @@ def _read_sidecar(root: Path) -> dict[str, dict]:
     return {k: v for k, v in data.items() if isinstance(v, dict)}
 
 
+def dataset_folder(data_dir: str | os.PathLike, name: str, spec: str = "default") -> Path:
+    """Where a prepared dataset lives, the one naming rule: ``data_dir/NAME`` for the ``default``
+    spectrogram preset, ``data_dir/NAME-SPEC`` for another (``notes``, ``notes-small``)."""
+    return Path(data_dir) / (name if spec == "default" else f"{name}-{spec}")
+
+
 def prepare_audio_dir(audio_dir: str | os.PathLike, data_dir: str | os.PathLike, *, spec: str = "default",
                       workers: int = 1, log=print) -> Path:
-    """Prepares a folder of the user's audio (sub-folders as labels) into ``data_dir/NAME-SPEC``.
+    """Prepares a folder of the user's audio (sub-folders as labels) into :func:`dataset_folder`.
 
     Reused when it is already prepared from the same folder with the same spectrogram preset;
     prepared again when the folder or the preset changed (so rerunning a notebook is cheap and
@@ -343,7 +349,7 @@ def prepare_audio_dir(audio_dir: str | os.PathLike, data_dir: str | os.PathLike,
     source = Path(audio_dir).resolve()
     if not source.is_dir():
         raise DatasetError(f"{audio_dir}: not a folder of audio files")
-    folder = Path(data_dir) / f"{source.name}-{spec}"
+    folder = dataset_folder(data_dir, source.name, spec)
     config = spectrogram_preset(spec)
     if (folder / MANIFEST).exists():
         data = open_dataset(folder)
