@@ -14,7 +14,7 @@ from common import emit, machine  # noqa: E402
 
 
 def main():
-    from vae_tfp.data.dataset import load_manifest, make_tf_dataset
+    from vae_tfp.data.dataset import open_dataset
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/notes")
@@ -22,11 +22,11 @@ def main():
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
-    n = load_manifest(args.data)["splits"][args.split]["n_clips"]
+    n = open_dataset(args.data).manifest["splits"][args.split]["n_clips"]
     out = {"benchmark": "input_pipeline", "machine": machine(), "data": args.data, "split": args.split,
            "n_examples": n, "batch_size": args.batch_size, "results": {}}
     for cache in (False, True):
-        ds = make_tf_dataset(args.data, args.split, batch_size=args.batch_size, cache=cache)
+        ds = open_dataset(args.data).tf_dataset(args.split, batch_size=args.batch_size, cache=cache)
         rates = []
         for _ in range(args.epochs):
             t0, count = time.perf_counter(), 0

@@ -64,7 +64,7 @@ def equal_time(curve, n, per_iter, start, baseline_iters=32):
 def main():
     from vae_tfp.audio.io import find_audio_files, iter_clips
     from vae_tfp.config import spectrogram_preset
-    from vae_tfp.data.dataset import load_numpy
+    from vae_tfp.data.dataset import open_dataset
     from vae_tfp.audio.metrics import inversion_curves
     from vae_tfp.audio.phase import pghi
     from vae_tfp.apps.demo import ensure_demo_data
@@ -95,7 +95,7 @@ def main():
         model = load_model(args.model)
         if model.spectrogram_config != config:
             raise SystemExit(f"{args.model} is built for another spectrogram preset than --spec {args.spec}")
-        held_out = load_numpy(data["notes"], "test", limit=args.clips)
+        held_out = open_dataset(data["notes"]).load("test", limit=args.clips)
         sets["model reconstructions"] = reconstruct(model, held_out)
         sets["model prior samples"] = decode(model, sample_prior(model, args.clips, seed=0))
 

@@ -43,12 +43,12 @@ def targets(result: dict) -> dict:
 
 
 def smoothness(model, data, *, pairs: int, steps: int, seed: int) -> dict:
-    from vae_tfp.data.dataset import load_numpy
+    from vae_tfp.data.dataset import open_dataset
     from vae_tfp.apps.generate import decode, encode
     from vae_tfp.apps.latent import interpolate
     from vae_tfp.apps.operations import monotone_fraction
 
-    held = load_numpy(data, "test")
+    held = open_dataset(data).load("test")
     means, _ = encode(model, held)
     rng = np.random.default_rng(seed)
     fractions = []

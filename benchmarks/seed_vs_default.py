@@ -17,7 +17,7 @@ from common import emit, machine  # noqa: E402
 
 def main():
     from vae_tfp.config import model_preset
-    from vae_tfp.data.dataset import load_manifest
+    from vae_tfp.data.dataset import open_dataset
     from vae_tfp.model.cost import count_flops
     from vae_tfp.evaluation.diagnostics import evaluate_saved
     from vae_tfp.model.training import train
@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--jit", action="store_true", help="XLA-compile both train steps")
     args = ap.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="seed-vs-default-"))
-    n_train = load_manifest(args.data)["splits"]["train"]["n_clips"]
+    n_train = open_dataset(args.data).manifest["splits"]["train"]["n_clips"]
     out = {"benchmark": "seed_vs_default", "machine": machine(), "data": args.data, "epochs": args.epochs,
            "batch_size": args.batch_size, "jit_compile": args.jit,
            "train_examples_seen": (n_train // args.batch_size if args.jit else -(-n_train // args.batch_size))

@@ -26,10 +26,10 @@ def test_sampling_is_seeded_and_component_and_temperature_work(trained_tiny):
 
 
 def test_encode_decode(trained_tiny, tiny_dataset):
-    from vae_tfp.data.dataset import load_numpy
+    from vae_tfp.data.dataset import open_dataset
 
     m = load_model(trained_tiny)
-    x = load_numpy(tiny_dataset, "val")
+    x = open_dataset(tiny_dataset).load("val")
     means, stds = encode(m, x)
     assert means.shape == (len(x), 4) and (stds > 0).all()
     assert reconstruct(m, x).shape == x.shape

@@ -80,14 +80,14 @@ def test_report_page_links_playable_files(trained_tiny, tiny_dataset, tmp_path):
 
 
 def test_explorer_sliders_move_the_latent(trained_tiny, tiny_dataset):
-    from vae_tfp.data.dataset import load_numpy, split_clips
+    from vae_tfp.data.dataset import open_dataset
     from vae_tfp.apps.explorer import LatentExplorer
     from vae_tfp.apps.generate import encode
     from vae_tfp.model.saving import load_model
 
     m = load_model(trained_tiny)
-    means, _ = encode(m, load_numpy(tiny_dataset, "train"))
-    labels = [c["label"] for c in split_clips(tiny_dataset, "train")]
+    means, _ = encode(m, open_dataset(tiny_dataset).load("train"))
+    labels = [c["label"] for c in open_dataset(tiny_dataset).split_clips("train")]
     ex = LatentExplorer(m, means, labels, label_pairs=[("high", "low")], k=2, inversion=Inversion(n_iter=2))
     assert [n for n, _ in ex.directions] == ["PC1", "PC2", "high−low"]
     np.testing.assert_allclose(ex.z([0, 0, 0]), means.mean(0), atol=1e-5)

@@ -19,14 +19,14 @@ def test_label_heads_take_discrete_fields_with_two_or_more_classes():
 def test_classifier_is_trained_once_saved_in_the_dataset_and_retrained_when_it_changes(tiny_dataset, tmp_path):
     import shutil
 
-    from vae_tfp.data.dataset import load_numpy
+    from vae_tfp.data.dataset import open_dataset
 
     data = tmp_path / "ds"
     shutil.copytree(tiny_dataset, data)
     first = load_classifier(data, log=lambda _: None)
     record = json.loads((data / "classifier" / "config.json").read_text())
     assert first.heads["label"] == ["high", "low"] and record["accuracy"]["train"]["label"] > 0.9
-    x = load_numpy(data, "test")
+    x = open_dataset(data).load("test")
     again = load_classifier(data, log=lambda _: None)
     assert again.record["seconds"] == record["seconds"]  # loaded, not retrained
     np.testing.assert_allclose(again.predict(x)["features"], first.predict(x)["features"], rtol=1e-5, atol=1e-6)

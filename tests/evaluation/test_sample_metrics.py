@@ -53,10 +53,10 @@ def four_families(tmp_path_factory):
 
 
 def test_real_floor_near_zero_and_mean_image_far_from_real(four_families):
-    from vae_tfp.data.dataset import load_numpy
+    from vae_tfp.data.dataset import open_dataset
 
     reference = build_reference(four_families, log=lambda _: None)
-    real, train = load_numpy(four_families, "test"), load_numpy(four_families, "train")
+    real, train = open_dataset(four_families).load("test"), open_dataset(four_families).load("train")
     floor = score(reference, real)
     mean = score(reference, np.repeat(train.mean(0)[None], len(real), axis=0))
     noise = score(reference, np.random.default_rng(0).uniform(0, 1, real.shape).astype(np.float32))
@@ -92,7 +92,7 @@ def test_evaluate_samples_table(trained_tiny, tiny_dataset, reference):
 def test_datasets_without_labels_use_a_pca_embedding(tmp_path):
     from conftest import harmonic, write
     from vae_tfp.config import spectrogram_preset
-    from vae_tfp.data.dataset import load_numpy, prepare_dataset
+    from vae_tfp.data.dataset import open_dataset, prepare_dataset
 
     for i in range(12):  # one folder, one file-name prefix: a single label, no metadata
         write(tmp_path / "src" / f"take_{i}.wav", harmonic(1.5, 8000, 200.0 * (1 + 0.2 * i)), 8000)
@@ -101,7 +101,7 @@ def test_datasets_without_labels_use_a_pca_embedding(tmp_path):
                     progress=False, log=lambda _: None)
     reference = build_reference(data, log=lambda _: None)
     assert reference.embedding.startswith("PCA") and not (data / "classifier").exists()
-    real, train = load_numpy(data, "test"), load_numpy(data, "train")
+    real, train = open_dataset(data).load("test"), open_dataset(data).load("train")
     floor = score(reference, real)
     mean = score(reference, np.repeat(train.mean(0)[None], len(real), axis=0))
     assert "inception_score" not in floor and floor["fid"] < mean["fid"] and mean["recall"] == 0.0

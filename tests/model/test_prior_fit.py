@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from vae_tfp.data.dataset import load_numpy
+from vae_tfp.data.dataset import open_dataset
 from vae_tfp.errors import DatasetError
 from vae_tfp.model.prior import mixture_weights, prior_variables
 from vae_tfp.model.prior_fit import aggregate_posterior, codes_nll, fit_mixture, fit_prior, fit_prior_saved
@@ -26,7 +26,7 @@ def _mismatched_copy(trained_tiny, tmp_path):
 
 def test_fit_prior_lowers_the_codes_nll_and_fits_weights(trained_tiny, tiny_dataset, tmp_path):
     model_dir = _mismatched_copy(trained_tiny, tmp_path)
-    x = load_numpy(tiny_dataset, "train")
+    x = open_dataset(tiny_dataset).load("train")
     before = load_model(model_dir, parts=("encoder", "prior"))
     codes = aggregate_posterior(before.encoder, x)
     nll_before = codes_nll(before.prior, codes)
@@ -73,10 +73,10 @@ def test_two_separated_clusters_are_both_sampled(tmp_path):
     model_dir = tmp_path / "m"
     train(data, model_dir, model_preset("tiny"), epochs=6, batch_size=8, verbose=0, log=lambda _: None,
           tensorboard=False, fit_prior=True)
-    from vae_tfp.data.dataset import split_clips
+    from vae_tfp.data.dataset import open_dataset
 
     m = load_model(model_dir)
-    x, labels = load_numpy(data, "train"), np.array([c["label"] for c in split_clips(data, "train")])
+    x, labels = open_dataset(data).load("train"), np.array([c["label"] for c in open_dataset(data).split_clips("train")])
     centres = np.stack([x[labels == name].mean(0) for name in ("low", "high")])
     images = decode(m, sample_prior(m, 200, seed=0))
     nearest = np.argmin(((images[:, None] - centres[None]) ** 2).mean(axis=(2, 3, 4)), axis=1)
@@ -134,13 +134,13 @@ def test_fit_prior_refuses_an_empty_split(trained_tiny, tiny_dataset, tmp_path, 
 def test_refit_with_another_number_of_components_moves_the_vaes_kl_to_the_new_prior(tiny_dataset):
     """A VAE refitted with a new K: the encoder's KL regulariser charges the new prior, not the old one."""
     from vae_tfp.config import model_preset
-    from vae_tfp.data.dataset import load_numpy
+    from vae_tfp.data.dataset import open_dataset
     from vae_tfp.model.prior import MixtureKLRegularizer
     from vae_tfp.model.networks import build_vae
 
     cfg = model_preset("tiny")
     vae = build_vae(cfg, seed=0)
-    x = load_numpy(tiny_dataset, "train")
+    x = open_dataset(tiny_dataset).load("train")
     old = vae.prior
     fit_prior(vae, x, num_modes=cfg.num_modes + 2)
     assert vae.prior is not old and vae.prior.mixture_distribution.logits_parameter().shape[-1] == cfg.num_modes + 2

@@ -58,18 +58,18 @@ def test_prior_variables_after_loading_equal_the_trained_ones(tiny_dataset, tmp_
     """Also for a latent sequence (8 steps of 2 dimensions, a diagonal posterior): the folder rebuilds it."""
     from vae_tfp.config import model_preset
     from vae_tfp.model.networks import build_vae
-    from vae_tfp.data.dataset import dataset_config, load_numpy
+    from vae_tfp.data.dataset import open_dataset
 
     config = model_preset("tiny")
     if latent_steps > 1:
         config = config.replace(latent_dim=16, latent_steps=latent_steps)
     vae = build_vae(config)
-    vae.fit(load_numpy(tiny_dataset, "train"), batch_size=8, epochs=1, verbose=0)
-    save_model(vae, tmp_path / "m", dataset_config(tiny_dataset))
+    vae.fit(open_dataset(tiny_dataset).load("train"), batch_size=8, epochs=1, verbose=0)
+    save_model(vae, tmp_path / "m", open_dataset(tiny_dataset).config)
     loaded = load_model(tmp_path / "m")
     for name, var in prior_variables(vae.prior).items():
         np.testing.assert_array_equal(prior_variables(loaded.prior)[name].numpy(), var.numpy())
-    x = load_numpy(tiny_dataset, "val")[:3]
+    x = open_dataset(tiny_dataset).load("val")[:3]
     np.testing.assert_allclose(loaded.encoder(x).mean().numpy(), vae.encoder(x, training=False).mean().numpy(),
                                atol=1e-6)
     assert loaded.config == config

@@ -646,31 +646,3 @@ def _load_shard(file: Path, config: SpectrogramConfig) -> np.ndarray:
         raise DatasetError(f"{file}: shard shape {arr.shape} does not match the config "
                            f"(n, {config.n_bins}, {config.n_frames})")
     return arr
-
-
-# The functions below open the dataset for one call: convenient in a notebook cell. Code that
-# reads a dataset more than once opens it with :func:`open_dataset` and uses its methods.
-
-def load_manifest(path: DatasetLike) -> dict[str, Any]:
-    """A dataset's validated manifest; raises :class:`DatasetError` naming the problem."""
-    return open_dataset(path).manifest
-
-
-def dataset_config(path: DatasetLike) -> SpectrogramConfig:
-    """The :class:`SpectrogramConfig` a dataset was prepared with."""
-    return open_dataset(path).config
-
-
-def load_numpy(path: DatasetLike, split: str = "train", *, limit: int | None = None) -> np.ndarray:
-    """One split as float32 [n, n_bins, n_frames, 1] in [0, 1], in manifest order."""
-    return open_dataset(path).load(split, limit=limit)
-
-
-def split_clips(path: DatasetLike, split: str) -> list[dict[str, Any]]:
-    """The manifest entries of one split's clips, in the order :func:`load_numpy` returns them."""
-    return open_dataset(path).split_clips(split)
-
-
-def make_tf_dataset(path: DatasetLike, split: str = "train", **kwargs):
-    """One split as a ``tf.data.Dataset``; see :meth:`PreparedDataset.tf_dataset` for the options."""
-    return open_dataset(path).tf_dataset(split, **kwargs)
