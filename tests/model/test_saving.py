@@ -244,3 +244,15 @@ def test_format_1_folders_this_version_cannot_load_are_refused_in_one_line(train
     with pytest.raises(ModelFileError, match=match) as err:
         load_model(folder)
     assert "\n" not in str(err.value) and "retrain it with this version" in str(err.value)
+
+
+@pytest.mark.parametrize("name, preset", [("demo", "default"), ("music", "music")])
+def test_the_committed_models_load_and_are_their_presets(name, preset):
+    """saved_models/NAME: hashes checked, rebuilt from code; the architecture is today's preset's."""
+    from vae_tfp.config import model_preset
+
+    m = load_model(Path(__file__).parents[2] / "saved_models" / name, parts=("decoder", "prior"))
+    cfg = m.config.to_dict()
+    assert cfg == model_preset(preset).to_dict()
+    z = m.prior.sample(2, seed=0)
+    assert m.decoder(z).mean().shape == (2,) + tuple(m.config.input_shape)
