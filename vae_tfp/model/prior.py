@@ -130,11 +130,11 @@ class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
     def __call__(self, posterior):
         # DistributionLambda hands Keras two outputs, the distribution and its sampled tensor, and
         # Keras applies the activity regulariser to each: TFP's own regulariser counts the KL twice
-        # (tensorflow/probability#599, #1215). Count the distribution; its tensor twin adds 0.
+        # (tensorflow/probability#599, #1215). Count the distribution; its tensor twin, and the
+        # symbolic output of the functional model's construction (whose losses every call
+        # replaces), add 0.
         if not isinstance(posterior, tfd.Distribution):
-            if getattr(posterior, "_keras_history", None) is None:
-                return tf.constant(0.0)
-            posterior = posterior._tfp_distribution  # symbolic build of a functional model
+            return tf.constant(0.0)
         z = tf.convert_to_tensor(posterior)  # the reparameterised sample the decoder sees
         prior = frozen_prior(self.distribution_b())
         kl = posterior.log_prob(z) - prior.log_prob(z)
