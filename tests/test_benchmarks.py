@@ -24,10 +24,18 @@ def test_train_throughput_reports_flops_and_peak_fractions(tmp_path):
     out = run(tmp_path, "train_throughput.py", "--presets", "tiny", "benchmarks/configs/default-v1.json",
               "--steps", "1", "--repeats", "1", "--warmup", "1", "--batch-size", "2", "--name", "t")
     assert (tmp_path / "t.json").exists()
+    from vae_tfp.config import model_preset
+    from vae_tfp.model.cost import count_flops
+
     tiny = out["results"]["tiny"]
-    assert tiny["examples_per_s"] > 0 and tiny["train_flops_per_example"] > 0
+    # what the benchmark is for: the exact FLOP count, the achieved rate it implies, and its share of the peak
+    assert tiny["train_flops_per_example"] == count_flops(model_preset("tiny"))["train_flops"]
+    assert tiny["achieved_gflops"] == pytest.approx(tiny["examples_per_s"] * tiny["train_flops_per_example"] / 1e9,
+                                                    rel=2e-2, abs=0.01)
     assert tiny["fraction_of_fp32_peak"] == pytest.approx(tiny["achieved_gflops"] / out["machine"]["fp32_peak_gflops"], abs=2e-3)
-    assert out["machine"]["matmul_gflops"] > 0 and "default-v1" in out["results"]
+    v1 = out["results"]["default-v1"]
+    assert v1["train_flops_per_example"] > 100 * tiny["train_flops_per_example"]  # 512x512 against 64x64
+    assert out["machine"]["matmul_gflops"] > 0
 
 
 @pytest.mark.slow
@@ -71,8 +79,9 @@ def test_decoder_fit_learns_from_fixed_codes(tmp_path, tiny_dataset):
     out = run(tmp_path, "decoder_fit.py", "--data", str(tiny_dataset), "--preset", "tiny", "--epochs", "3",
               "--batch-size", "2", "--name", "d")
     rows = out["epochs"]
+    # what the benchmark is for: a decoder alone learns the images from fixed codes
     assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["nll_nats"] < rows[0]["nll_nats"]
-    assert all(r["train_recon_gain"] > 0 for r in rows)
+    assert rows[-1]["train_recon_gain"] > rows[0]["train_recon_gain"], rows
 
 
 @pytest.mark.slow
