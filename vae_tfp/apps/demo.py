@@ -21,7 +21,7 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
     Returns:
         ``{"audio": folder, "notes": dataset, "chorales": dataset}``.
     """
-    from ..data.dataset import MANIFEST, dataset_folder, open_dataset, prepare_dataset
+    from ..data.dataset import dataset_folder
     from ..data.demo_data import render_demo_data
 
     data_dir = Path(data_dir)
@@ -35,14 +35,26 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
         log(f"rendered embedded audio into {audio} in {time.perf_counter() - t0:.1f} s")
     out = {"audio": audio}
     for name in ("notes", "chorales"):
-        folder = dataset_folder(data_dir, name, spec)
-        reuse = (folder / MANIFEST).exists() and open_dataset(folder).config == config
-        if not reuse:
-            t0 = time.perf_counter()
-            prepare_dataset([audio / name], folder, config, workers=workers, overwrite=True, progress=False, log=log)
-            log(f"prepared {folder} in {time.perf_counter() - t0:.1f} s")
-        out[name] = folder
+        out[name] = _prepare_once([audio / name], dataset_folder(data_dir, name, spec), config, workers=workers,
+                                  log=log)
     return out
+
+
+def _prepare_once(sources, folder: Path, config, *, workers: int, log, clip_hop: float | None = None,
+                  check_sources=None) -> Path:
+    """``folder`` if it is a dataset of ``config`` already, else prepared from ``sources`` (after
+    ``check_sources()``, which may refuse)."""
+    from ..data.dataset import MANIFEST, open_dataset, prepare_dataset
+
+    if (folder / MANIFEST).exists() and open_dataset(folder).config == config:
+        return folder
+    if check_sources is not None:
+        check_sources()
+    t0 = time.perf_counter()
+    prepare_dataset(sources, folder, config, clip_hop=clip_hop, workers=workers, overwrite=True, progress=False,
+                    log=log)
+    log(f"prepared {folder} in {time.perf_counter() - t0:.1f} s")
+    return folder
 
 
 # The music the committed `music` model was trained on: a Debian package of free game music.
@@ -59,21 +71,18 @@ def ensure_music_data(data_dir: str | os.PathLike, *, source: str | os.PathLike 
     Raises:
         DatasetError: The package is not installed (the message says how to install it).
     """
-    from ..data.dataset import MANIFEST, dataset_folder, open_dataset, prepare_dataset
+    from ..data.dataset import dataset_folder
     from ..errors import DatasetError
 
-    source, folder = Path(source), dataset_folder(data_dir, "singularity")
-    config = spectrogram_preset("default")
-    if (folder / MANIFEST).exists() and open_dataset(folder).config == config:
-        return folder
-    if not find_audio_files(source):
-        raise DatasetError(f"{source}: no music found; install it with `apt-get install {MUSIC_PACKAGE}` "
-                           f"(CC BY-SA 3.0), or set DATASET to a prepared folder of your own music")
-    t0 = time.perf_counter()
-    prepare_dataset([source], folder, config, clip_hop=MUSIC_CLIP_HOP, workers=workers, overwrite=True,
-                    progress=False, log=log)
-    log(f"prepared {folder} in {time.perf_counter() - t0:.1f} s")
-    return folder
+    source = Path(source)
+
+    def installed():
+        if not find_audio_files(source):
+            raise DatasetError(f"{source}: no music found; install it with `apt-get install {MUSIC_PACKAGE}` "
+                               f"(CC BY-SA 3.0), or set DATASET to a prepared folder of your own music")
+
+    return _prepare_once([source], dataset_folder(data_dir, "singularity"), spectrogram_preset("default"),
+                         workers=workers, log=log, clip_hop=MUSIC_CLIP_HOP, check_sources=installed)
 
 
 def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", spec: str = "small",

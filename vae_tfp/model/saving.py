@@ -6,7 +6,7 @@
                          training manifest's hash, and the SHA-256 of every weight file
     encoder.weights.h5   tf_keras weights of the encoder
     decoder.weights.h5   tf_keras weights of the decoder
-    prior.weights.h5     the prior's means and pre-softplus scales (two HDF5 datasets)
+    prior.weights.h5     the prior's mixture logits, means and pre-softplus scales (three HDF5 datasets)
     history.json         per-epoch training metrics
     checkpoints/         training state for --resume (optional)
 
