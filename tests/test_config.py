@@ -50,9 +50,28 @@ def test_config_is_frozen():
 
 
 def test_model_presets_map_to_their_spectrogram_presets():
-    assert model_spectrogram("default") == spectrogram_preset("default")
+    from vae_tfp.config import model_preset
+
+    assert model_spectrogram("default") == spectrogram_preset("default") == model_preset("default").spectrogram
+    assert model_preset("small").input_shape == spectrogram_preset("small").shape
     assert model_spectrogram("small").shape == (128, 128, 1)
     assert spectrogram_preset_name(model_spectrogram("tiny")) == "tiny"
     assert spectrogram_preset_name(spectrogram_preset("tiny").__class__(n_frames=77)) is None
     with pytest.raises(ConfigError, match="unknown model preset"):
         model_spectrogram("huge")
+
+
+def test_a_model_config_derives_its_input_shape_from_its_spectrogram():
+    """No second copy of the shape: the model config holds its SpectrogramConfig, named or spelled out."""
+    from vae_tfp.config import ModelConfig, model_preset
+
+    tiny = model_preset("tiny")
+    spec = spectrogram_preset("tiny").__class__(sample_rate=16000, n_fft=128, hop_length=64, n_frames=64)
+    moved = tiny.for_spectrogram(spec)
+    assert moved.spectrogram == spec and moved.input_shape == (64, 64, 1) and tiny.for_spectrogram(tiny.spectrogram) is tiny
+    named = ModelConfig.from_dict({**tiny.to_dict(), "spectrogram": "tiny"})
+    assert named == tiny and "input_shape" not in tiny.to_dict()
+    with pytest.raises(ConfigError, match=r"decoder output 64x64 does not match the spectrogram's 512x512"):
+        tiny.for_spectrogram(spectrogram_preset("default"))
+    with pytest.raises(ConfigError, match="names its spectrogram instead"):
+        ModelConfig.from_dict({**tiny.to_dict(), "input_shape": [64, 64, 1]})

@@ -1,7 +1,8 @@
-"""Configuration: the single source of truth for every STFT number.
+"""Configuration: the single source of truth for every STFT number and every architecture choice.
 
 A :class:`SpectrogramConfig` fixes how audio becomes a spectrogram image and back. Every function
-that touches audio or spectrograms takes one; no STFT number is written anywhere else.
+that touches audio or spectrograms takes one; no STFT number is written anywhere else. A
+:class:`ModelConfig` holds the spectrogram it is built for, and derives its input shape from it.
 
 The default preset gives 512 x 512 images: 22050 Hz audio, ``n_fft=1024`` (46 ms window) with the
 Nyquist bin dropped (512 bins, 0 to 11 kHz in 21.5 Hz steps), ``hop_length=256`` (11.6 ms) and
@@ -194,7 +195,8 @@ class ModelConfig:
 
     Attributes:
         name: Preset name, for humans.
-        input_shape: (height, width, 1) of the spectrogram images: (n_bins, n_frames, 1).
+        spectrogram: The :class:`SpectrogramConfig` the model is built for; :attr:`input_shape`
+            is its image shape. In JSON its settings, or the name of a spectrogram preset.
         latent_dim: Dimensions of z.
         latent_steps: 1 = one code for the whole clip (the conv features flattened into a Dense
             posterior layer). T > 1 = a latent *sequence* along time: T steps of
@@ -226,7 +228,7 @@ class ModelConfig:
     """
 
     name: str = "custom"
-    input_shape: tuple = (512, 512, 1)
+    spectrogram: SpectrogramConfig = SpectrogramConfig()
     latent_dim: int = 32
     latent_steps: int = 1
     num_modes: int = 10
@@ -243,15 +245,18 @@ class ModelConfig:
     posterior_init_scale: float = 0.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.spectrogram, str):
+            object.__setattr__(self, "spectrogram", spectrogram_preset(self.spectrogram))
+        elif isinstance(self.spectrogram, Mapping):
+            object.__setattr__(self, "spectrogram", SpectrogramConfig.from_dict(self.spectrogram))
+        elif not isinstance(self.spectrogram, SpectrogramConfig):
+            raise ConfigError(f"spectrogram={self.spectrogram!r} must be a SpectrogramConfig, its settings or a "
+                              f"spectrogram preset name ({', '.join(sorted(SPECTROGRAM_PRESETS))})")
         # Normalise JSON lists to tuples so equal configs compare and hash equal.
-        object.__setattr__(self, "input_shape", _int_tuple(self.input_shape, "input_shape", 3))
         object.__setattr__(self, "decoder_shape", _int_tuple(self.decoder_shape, "decoder_shape", 3))
         object.__setattr__(self, "encoder", tuple(_block(b, EncoderBlock) for b in self.encoder))
         object.__setattr__(self, "decoder", tuple(_block(b, DecoderBlock) for b in self.decoder))
-        h, w, c = self.input_shape
-        if c != 1 or h * w > MAX_SPECTROGRAM_PIXELS:
-            raise ConfigError(f"input_shape={self.input_shape} must be (height, width, 1) with at most "
-                              f"{MAX_SPECTROGRAM_PIXELS} pixels")
+        h, w, _ = self.input_shape
         for name, top in (("latent_dim", MAX_LATENT_DIM), ("latent_steps", MAX_LATENT_DIM), ("num_modes", 1024)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
@@ -273,7 +278,8 @@ class ModelConfig:
             raise ConfigError("encoder and decoder need at least one block each")
         _, (eh, ew, _), (dh, dw) = self._walk()
         if (dh, dw) != (h, w):  # the decoder must land exactly on the input size
-            raise ConfigError(f"decoder output {dh}x{dw} does not match input_shape {h}x{w}")
+            raise ConfigError(f"decoder output {dh}x{dw} does not match the spectrogram's {h}x{w} "
+                              f"(n_fft={self.spectrogram.n_fft}, n_frames={self.spectrogram.n_frames})")
         if eh < 1 or ew < 1:
             raise ConfigError(f"encoder downsamples {h}x{w} below 1x1")
         if self.latent_steps > 1:
@@ -286,6 +292,15 @@ class ModelConfig:
         if self.parameter_estimate() > MAX_PARAMETERS:
             raise ConfigError(f"model would have ~{self.parameter_estimate():.3g} parameters, over the limit "
                               f"of {MAX_PARAMETERS:.0e}")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(height, width, 1) of the images: the spectrogram's ``(n_bins, n_frames, 1)``."""
+        return self.spectrogram.shape
+
+    def for_spectrogram(self, spectrogram: SpectrogramConfig) -> "ModelConfig":
+        """This architecture built for another spectrogram (e.g. a dataset's), checked to fit it."""
+        return self if spectrogram == self.spectrogram else self.replace(spectrogram=spectrogram)
 
     def output_channels(self) -> int:
         """Parameters per pixel of the likelihood: 2 (location, scale) or 1 (logits)."""
@@ -360,7 +375,7 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["input_shape"], d["decoder_shape"] = list(self.input_shape), list(self.decoder_shape)
+        d["decoder_shape"] = list(self.decoder_shape)
         d["encoder"] = [[b.filters, b.kernel, _json_factors(b.stride), b.batch_norm, b.max_pool] for b in self.encoder]
         d["decoder"] = [[b.filters, b.kernel, _json_factors(b.upsample), b.batch_norm] for b in self.decoder]
         d["output_upsample"] = _json_factors(self.output_upsample)
@@ -368,6 +383,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
+        if isinstance(data, Mapping) and "input_shape" in data:
+            raise ConfigError('model config has "input_shape"; a model config names its spectrogram instead '
+                              '("spectrogram": a preset name or its settings), and the shape follows from it')
         return _from_dict(cls, data, "model config")
 
     def replace(self, **changes) -> "ModelConfig":
@@ -416,7 +434,7 @@ def _block(block, kind):
 def _seed_preset() -> ModelConfig:
     """The original student architecture, kept exactly as the reference."""
     return ModelConfig(
-        name="seed", input_shape=(512, 512, 1), latent_dim=100, num_modes=10,
+        name="seed", spectrogram=SPECTROGRAM_PRESETS["default"], latent_dim=100, num_modes=10,
         encoder=(EncoderBlock(32, batch_norm=True), EncoderBlock(64, batch_norm=True, max_pool=True),
                  EncoderBlock(128, batch_norm=True), EncoderBlock(256, batch_norm=True),
                  EncoderBlock(256, batch_norm=True)),
@@ -435,7 +453,7 @@ def _default_preset() -> ModelConfig:
     and 64 prior components. The measurements behind each choice are in docs/experiments.md ("The model").
     """
     return ModelConfig(
-        name="default", input_shape=(512, 512, 1), latent_dim=32,
+        name="default", spectrogram=SPECTROGRAM_PRESETS["default"], latent_dim=32,
         encoder=(EncoderBlock(32, stride=4), EncoderBlock(64), EncoderBlock(128), EncoderBlock(128),
                  EncoderBlock(256), EncoderBlock(256)),
         decoder_shape=(64, 8, 32),
@@ -457,7 +475,7 @@ def _music_preset() -> ModelConfig:
     flattened sequence. The measurements are in docs/experiments.md ("Music").
     """
     return ModelConfig(
-        name="music", input_shape=(512, 512, 1), latent_dim=512, latent_steps=64,
+        name="music", spectrogram=SPECTROGRAM_PRESETS["default"], latent_dim=512, latent_steps=64,
         encoder=(EncoderBlock(32, stride=4), EncoderBlock(64), EncoderBlock(128, stride=(2, 1)),
                  EncoderBlock(128, stride=(2, 1)), EncoderBlock(128, stride=(2, 1)),
                  EncoderBlock(128, stride=(2, 1))),
@@ -471,7 +489,7 @@ def _music_preset() -> ModelConfig:
 def _small_preset() -> ModelConfig:
     """128x128 (spectrogram preset ``small``): quick CPU runs."""
     return ModelConfig(
-        name="small", input_shape=(128, 128, 1), latent_dim=16, num_modes=8,
+        name="small", spectrogram=SPECTROGRAM_PRESETS["small"], latent_dim=16, num_modes=8,
         encoder=(EncoderBlock(16), EncoderBlock(32), EncoderBlock(64), EncoderBlock(64), EncoderBlock(128)),
         decoder_shape=(4, 4, 128),
         decoder=(DecoderBlock(128), DecoderBlock(64), DecoderBlock(32), DecoderBlock(16), DecoderBlock(8)),
@@ -481,7 +499,7 @@ def _small_preset() -> ModelConfig:
 def _tiny_preset() -> ModelConfig:
     """64x64 (spectrogram preset ``tiny``): unit tests and notebook smoke runs."""
     return ModelConfig(
-        name="tiny", input_shape=(64, 64, 1), latent_dim=4, num_modes=3,
+        name="tiny", spectrogram=SPECTROGRAM_PRESETS["tiny"], latent_dim=4, num_modes=3,
         encoder=(EncoderBlock(8), EncoderBlock(16), EncoderBlock(16)),
         decoder_shape=(8, 8, 16),
         decoder=(DecoderBlock(16), DecoderBlock(8), DecoderBlock(8)),
@@ -492,14 +510,11 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     "seed": _seed_preset(), "default": _default_preset(), "music": _music_preset(), "small": _small_preset(),
     "tiny": _tiny_preset(),
 }
-# The spectrogram preset each model preset is built for.
-MODEL_SPECTROGRAM = {"seed": "default", "default": "default", "music": "default", "small": "small", "tiny": "tiny"}
 
 
 def model_spectrogram(preset: str) -> SpectrogramConfig:
-    """The spectrogram preset a model preset is built for (``default`` → 512 x 512, ``small`` → 128 x 128)."""
-    model_preset(preset)  # a clear error for an unknown name
-    return spectrogram_preset(MODEL_SPECTROGRAM[preset])
+    """The spectrogram a model preset is built for (``default`` → 512 x 512, ``small`` → 128 x 128)."""
+    return model_preset(preset).spectrogram
 
 
 def spectrogram_preset_name(config: SpectrogramConfig) -> str | None:

@@ -65,7 +65,7 @@ def test_prior_variables_after_loading_equal_the_trained_ones(tiny_dataset, tmp_
         config = config.replace(latent_dim=16, latent_steps=latent_steps)
     vae = build_vae(config)
     vae.fit(open_dataset(tiny_dataset).load("train"), batch_size=8, epochs=1, verbose=0)
-    save_model(vae, tmp_path / "m", open_dataset(tiny_dataset).config)
+    save_model(vae, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     for name, var in prior_variables(vae.prior).items():
         np.testing.assert_array_equal(prior_variables(loaded.prior)[name].numpy(), var.numpy())
@@ -100,15 +100,17 @@ def test_damaged_folders_name_the_file(model_copy, damage, match):
     ({"model_config": {"latent_dim": 10**9}}, "latent_dim"),
     ({"model_config": {"evil": 1}}, "unknown keys"),
     ({"model_config": {"latent_dim": "4"}}, "latent_dim"),
-    ({"spectrogram_config": {"n_frames": 1_000_000, "n_fft": 2_000_000}}, "pixels|hop_length|n_fft"),
-    ({"spectrogram_config": {"n_frames": 32}}, "does not match"),
+    ({"model_config": {"spectrogram": {"n_frames": 1_000_000, "n_fft": 2_000_000}}}, "pixels|hop_length|n_fft"),
+    ({"model_config": {"spectrogram": {"n_frames": 32, "hop_length": 8}}}, "does not match the spectrogram's"),
+    ({"model_config": {"input_shape": [64, 64, 1]}}, "names its spectrogram instead"),
     ({"format": "pickle"}, "format"),
 ])
 def test_tampered_configs_fail_before_building(model_copy, patch, match):
     raw = json.loads((model_copy / "config.json").read_text())
     for key, value in patch.items():
         if isinstance(value, dict):
-            raw[key].update(value)
+            for k, v in value.items():
+                raw[key][k] = {**raw[key][k], **v} if isinstance(v, dict) else v
         else:
             raw[key] = value
     (model_copy / "config.json").write_text(json.dumps(raw))
@@ -130,7 +132,7 @@ def test_failed_save_leaves_previous_model_intact(trained_tiny, tmp_path, monkey
     monkeypatch.setattr(saving, "save_prior_weights", full_disk)
     info = read_model_info(tmp_path / "m")
     with pytest.raises(ModelFileError, match="disk full .*needed.*previous model is unchanged"):
-        save_model(build_vae(model_preset("tiny")), tmp_path / "m", info.spectrogram_config)
+        save_model(build_vae(model_preset("tiny")), tmp_path / "m")
     assert (tmp_path / "m" / "decoder.weights.h5").read_bytes() == before
     assert load_model(tmp_path / "m").decoder is not None
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -172,7 +174,7 @@ def test_full_disk_is_refused_before_writing(trained_tiny, tmp_path, monkeypatch
     monkeypatch.setattr(saving.shutil, "disk_usage", lambda _: usage(10**6, 10**6 - 4096, 4096))
     info = read_model_info(tmp_path / "m")
     with pytest.raises(ModelFileError, match=r"disk full \(4.0 KB free, 1.1 MB needed\).* previous model is unchanged"):
-        save_model(build_vae(info.model_config), tmp_path / "m", info.spectrogram_config)
+        save_model(build_vae(info.model_config), tmp_path / "m")
     assert (tmp_path / "m" / "encoder.weights.h5").read_bytes() == before
 
 
@@ -202,8 +204,10 @@ def test_a_reader_never_touches_a_save_a_live_process_holds(trained_tiny, tmp_pa
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
-def _as_format_1(folder, *, model_config=None, drop_logits=False):
-    """Rewrites a model folder as format 1 wrote it (optionally another model config or a prior without logits)."""
+def _as_format(folder, version, *, model_config=None, drop_logits=False):
+    """Rewrites a model folder as format 1 or 2 wrote it: the spectrogram config beside the model
+    config, its shape repeated as ``input_shape`` (format 1 optionally with another model config or
+    a prior without logits)."""
     import h5py
 
     from vae_tfp.files import sha256_file
@@ -212,20 +216,27 @@ def _as_format_1(folder, *, model_config=None, drop_logits=False):
         with h5py.File(folder / "prior.weights.h5", "a") as f:
             del f["logits"]
     raw = json.loads((folder / "config.json").read_text())
-    raw["format"] = "vae_tfp.model/1"
-    raw["model_config"] = model_config or {**raw["model_config"], "free_nats": 0.0}
+    raw["format"] = f"vae_tfp.model/{version}"
+    current = dict(raw["model_config"])
+    raw["spectrogram_config"] = current.pop("spectrogram")
+    current = {"name": current.pop("name"), "input_shape": [64, 64, 1], **current}
+    raw["model_config"] = model_config or ({**current, "free_nats": 0.0} if version == 1 else current)
     raw["files"]["prior.weights.h5"] = sha256_file(folder / "prior.weights.h5")
     (folder / "config.json").write_text(json.dumps(raw))
 
 
-def test_format_1_folders_load_when_they_need_nothing_format_2_dropped(trained_tiny, tmp_path):
-    """The committed demo model is format 1 (free_nats 0, prior with logits): it loads; new saves are format 2."""
-    folder = tmp_path / "v1"
+@pytest.mark.parametrize("version", [1, 2])
+def test_format_1_and_2_folders_load_when_they_need_nothing_format_2_dropped(trained_tiny, tmp_path, version):
+    """The committed models are format 1 (free_nats 0, prior with logits): they load; new saves are
+    format 3, whose model config holds its spectrogram config, once."""
+    folder = tmp_path / f"v{version}"
     shutil.copytree(trained_tiny, folder)
-    _as_format_1(folder)
+    _as_format(folder, version)
     m = load_model(folder)
-    assert m.config == read_model_info(trained_tiny).model_config
-    assert json.loads((trained_tiny / "config.json").read_text())["format"] == "vae_tfp.model/2"
+    assert m.config == read_model_info(trained_tiny).model_config and m.spectrogram_config.shape == (64, 64, 1)
+    saved = json.loads((trained_tiny / "config.json").read_text())
+    assert saved["format"] == "vae_tfp.model/3" and "spectrogram_config" not in saved
+    assert "input_shape" not in saved["model_config"]
     assert read_model_info(Path(__file__).parents[2] / "saved_models" / "demo").model_config.name == "default"
 
 
@@ -238,9 +249,11 @@ def test_format_1_folders_this_version_cannot_load_are_refused_in_one_line(train
     old = json.loads((FIXTURES / "model_format_1_free_nats.json").read_text())["model_config"]
     folder = tmp_path / case
     shutil.copytree(trained_tiny, folder)
-    current = json.loads((folder / "config.json").read_text())["model_config"]
-    configs = {"free_nats": old, "logits": None, "architecture": {**current, "decoder_dense": 64}}
-    _as_format_1(folder, model_config=configs[case], drop_logits=case == "logits")
+    current = {k: v for k, v in json.loads((folder / "config.json").read_text())["model_config"].items()
+               if k != "spectrogram"}
+    configs = {"free_nats": old, "logits": None,
+               "architecture": {**current, "input_shape": [64, 64, 1], "decoder_dense": 64}}
+    _as_format(folder, 1, model_config=configs[case], drop_logits=case == "logits")
     with pytest.raises(ModelFileError, match=match) as err:
         load_model(folder)
     assert "\n" not in str(err.value) and "retrain it with this version" in str(err.value)

@@ -29,7 +29,7 @@ def test_history_and_diagnostics(trained_tiny):
 
 
 def test_refuses_mismatched_data_and_existing_runs(trained_tiny, tiny_dataset, tmp_path):
-    with pytest.raises(ConfigError, match="expects"):
+    with pytest.raises(ConfigError, match="model .small. does not fit this dataset.s \(64, 64\) images"):
         train(tiny_dataset, tmp_path / "m", model_preset("small"), epochs=1, verbose=0)
     with pytest.raises(TrainingError, match="--resume"):
         train(tiny_dataset, trained_tiny, model_preset("tiny"), epochs=4, verbose=0)

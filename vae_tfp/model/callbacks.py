@@ -26,11 +26,11 @@ class EpochEnd(keras.callbacks.Callback):
     leaves no gap.
     """
 
-    def __init__(self, *, vae, manager, epoch_var, history, model_dir, spec_config, data_hash, val_x,
+    def __init__(self, *, vae, manager, epoch_var, history, model_dir, data_hash, val_x,
                  train_mean, log, writer, image_x):
         super().__init__()
         self.vae, self.manager, self.epoch_var, self.history = vae, manager, epoch_var, history
-        self.model_dir, self.spec_config, self.data_hash = model_dir, spec_config, data_hash
+        self.model_dir, self.data_hash = model_dir, data_hash
         self.val_x, self.train_mean, self.log, self.writer, self.image_x = val_x, train_mean, log, writer, image_x
         self.best = min((h.get("val_neg_elbo", math.inf) for h in history), default=math.inf)
         self.t0 = time.perf_counter()
@@ -56,7 +56,7 @@ class EpochEnd(keras.callbacks.Callback):
         val = record.get("val_neg_elbo", record.get("neg_elbo"))
         if val < self.best:
             self.best = val
-            save_model(self.vae, self.model_dir, self.spec_config, history=self.history,
+            save_model(self.vae, self.model_dir, history=self.history,
                        manifest_hash=self.data_hash, training={"best_epoch": epoch + 1, "best_val_neg_elbo": val})
 
     def _record(self, epoch, logs) -> dict:

@@ -2,8 +2,9 @@
 
 ``saved_models/NAME/`` holds::
 
-    config.json          format, spectrogram config, model config, library versions, the
-                         training manifest's hash, and the SHA-256 of every weight file
+    config.json          format, model config (with the spectrogram config it is built for),
+                         library versions, the training manifest's hash, and the SHA-256 of
+                         every weight file
     encoder.weights.h5   tf_keras weights of the encoder
     decoder.weights.h5   tf_keras weights of the decoder
     prior.weights.h5     the prior's mixture logits, means and pre-softplus scales (three HDF5 datasets)
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -34,11 +36,14 @@ import numpy as np
 
 from ..config import ModelConfig, SpectrogramConfig
 from ..errors import ConfigError, ModelFileError
-from ..files import FolderLock, os_error_message, read_format_json, replace_dir, sha256_file, write_json_atomic
+from ..files import FolderLock, os_error_message, replace_dir, sha256_file, write_json_atomic
 
-FORMAT = "vae_tfp.model/2"
-# Format 1 folders load when they need nothing format 2 dropped (the per-example ``free_nats`` KL
-# floor, prior files without mixture logits, older architecture keys); others are refused in one line.
+FORMAT = "vae_tfp.model/3"
+# Formats 1 and 2 kept the spectrogram config beside the model config, which repeated its shape as
+# ``input_shape``; they load as format 3. Format 1 folders load when they need nothing format 2
+# dropped (the per-example ``free_nats`` KL floor, prior files without mixture logits, older
+# architecture keys); others are refused in one line.
+FORMAT_2 = "vae_tfp.model/2"
 FORMAT_1 = "vae_tfp.model/1"
 RETRAIN = "retrain it with this version (`vae-tfp train`; saved_models/README.md has each committed model's command)"
 CONFIG = "config.json"
@@ -135,7 +140,7 @@ def _atomic_folder(path: Path, needed_bytes: int = 0):
         lock.release()
 
 
-def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, history: list | None = None,
+def save_model(vae, path: str | os.PathLike, *, history: list | None = None,
                manifest_hash: str | None = None, training: dict | None = None) -> Path:
     """Writes a model folder atomically (see module docstring). Returns its path.
 
@@ -156,7 +161,6 @@ def save_model(vae, path: str | os.PathLike, spec_config: SpectrogramConfig, *, 
         write_json_atomic(tmp / HISTORY, history or [])
         config = {
             "format": FORMAT,
-            "spectrogram_config": spec_config.to_dict(),
             "model_config": vae.config.to_dict(),
             "versions": library_versions(),
             "training_manifest_sha256": manifest_hash,
@@ -238,9 +242,12 @@ class ModelInfo:
     """A model folder's validated config."""
 
     path: Path
-    spectrogram_config: SpectrogramConfig
     model_config: ModelConfig
     raw: dict[str, Any]
+
+    @property
+    def spectrogram_config(self) -> SpectrogramConfig:
+        return self.model_config.spectrogram
 
 
 def read_model_info(path: str | os.PathLike) -> ModelInfo:
@@ -260,34 +267,55 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
         raise ModelFileError(f"{file}: missing (not a model folder)")
     if file.stat().st_size > MAX_CONFIG_BYTES:
         raise ModelFileError(f"{file}: {file.stat().st_size} bytes is too large for a model config")
+    raw = _as_current_format(file)
     try:
-        raw = read_format_json(file, FORMAT, ModelFileError, "model config")
-    except ModelFileError:
-        raw = _format_1(file)
-    try:
-        spec = SpectrogramConfig.from_dict(raw.get("spectrogram_config"))
         model = ModelConfig.from_dict(raw.get("model_config"))
     except ConfigError as err:
         raise ModelFileError(f"{file}: {err}") from None
-    if tuple(model.input_shape) != spec.shape:
-        raise ModelFileError(f"{file}: model input {model.input_shape} does not match the spectrogram "
-                             f"shape {spec.shape}")
     files = raw.get("files")
     if not isinstance(files, dict):
         raise ModelFileError(f"{file}: no weight file hashes")
-    return ModelInfo(path, spec, model, raw)
+    return ModelInfo(path, model, raw)
 
 
-def _format_1(file: Path) -> dict:
+def _as_current_format(file: Path) -> dict:
+    """``config.json`` as format 3 (formats 1 and 2 converted), or one line saying why this version cannot load it."""
+    try:
+        raw = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"{file}: cannot read model config ({err})") from None
+    found = raw.get("format") if isinstance(raw, dict) else None
+    if found not in (FORMAT, FORMAT_2, FORMAT_1):
+        raise ModelFileError(f"{file}: format is {found!r}, expected {FORMAT!r} (or the older {FORMAT_2!r}, "
+                             f"{FORMAT_1!r})")
+    if found == FORMAT:
+        return raw
+    if found == FORMAT_1:
+        raw = _format_1(file, raw)
+    model = raw.get("model_config")
+    if not isinstance(model, dict) or not isinstance(raw.get("spectrogram_config"), dict):
+        raise ModelFileError(f"{file}: no model config and spectrogram config")
+    model = dict(model)
+    shape = model.pop("input_shape", None)
+    try:
+        spec = SpectrogramConfig.from_dict(raw["spectrogram_config"])
+    except ConfigError as err:
+        raise ModelFileError(f"{file}: {err}") from None
+    if shape is not None and tuple(shape) != spec.shape:
+        raise ModelFileError(f"{file}: model input {tuple(shape)} does not match the spectrogram shape {spec.shape}")
+    rest = {k: v for k, v in raw.items() if k != "spectrogram_config"}
+    return {**rest, "format": FORMAT, "model_config": {**model, "spectrogram": spec.to_dict()}}
+
+
+def _format_1(file: Path, raw: dict) -> dict:
     """A format-1 config as format 2, or one line saying why this version cannot load it."""
-    raw = read_format_json(file, FORMAT_1, ModelFileError, "model config")  # neither format: named there
     made = f"{file.parent}: made by vae_tfp with model format {FORMAT_1}"
     model = dict(raw.get("model_config") or {})
     free_nats = model.pop("free_nats", 0.0)
     if free_nats:
         raise ModelFileError(f"{made} and its per-example KL floor free_nats={free_nats}, which this version "
                              f"no longer has; {RETRAIN}")
-    unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
+    unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)} - {"input_shape"})
     if unknown:
         raise ModelFileError(f"{made} and an architecture this version no longer builds ({', '.join(unknown)}); "
                              f"{RETRAIN}")
@@ -302,7 +330,7 @@ def _format_1(file: Path) -> dict:
     if not has_logits:
         raise ModelFileError(f"{made} before the mixture weights were trained (no logits in {prior.name}); "
                              f"{RETRAIN}")
-    return {**raw, "format": FORMAT, "model_config": model}
+    return {**raw, "format": FORMAT_2, "model_config": model}
 
 
 def _check_file(info: ModelInfo, part: str) -> Path:
@@ -338,7 +366,7 @@ class LoadedModel:
 
     @property
     def spectrogram_config(self) -> SpectrogramConfig:
-        return self.info.spectrogram_config
+        return self.info.model_config.spectrogram
 
     @property
     def config(self) -> ModelConfig:

@@ -37,14 +37,18 @@ from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save
 RUN_CONFIG = "run_config.json"
 
 
-def check_run_config(ckpt_dir: Path, config: ModelConfig, spec) -> None:
-    """Writes the run's model and spectrogram configs beside its checkpoints; on resume, refuses others."""
+def check_run_config(ckpt_dir: Path, config: ModelConfig) -> None:
+    """Writes the run's model config beside its checkpoints; on resume, refuses another."""
     file = ckpt_dir / RUN_CONFIG
-    current = {"model_config": config.to_dict(), "spectrogram_config": spec.to_dict()}
+    current = {"model_config": config.to_dict()}
     if file.is_file():
         saved = json.loads(file.read_text())
-        if not saved.get("model_config", {}).get("free_nats", 1):  # model format 1 wrote free_nats = 0
-            del saved["model_config"]["free_nats"]
+        model = saved.setdefault("model_config", {})
+        if not model.get("free_nats", 1):  # model format 1 wrote free_nats = 0
+            del model["free_nats"]
+        if "spectrogram_config" in saved:  # formats 1 and 2 kept it beside the model config, with its shape
+            model.pop("input_shape", None)
+            model["spectrogram"] = saved.pop("spectrogram_config")
         differ = [f"{part}.{k}" for part in current for k in sorted(set(current[part]) | set(saved.get(part, {})))
                   if current[part].get(k) != saved.get(part, {}).get(k)]
         if differ:
@@ -100,10 +104,10 @@ def train(
 
     Args:
         data: A dataset from :func:`vae_tfp.prepare_dataset` (its folder or the opened
-            :class:`~vae_tfp.data.dataset.PreparedDataset`; the manifest is read once); its spectrogram shape must
-            equal ``config.input_shape``.
+            :class:`~vae_tfp.data.dataset.PreparedDataset`; the manifest is read once). The model
+            is built for its spectrogram config, which the architecture must fit.
         model_dir: Output model folder (``saved_models/NAME``).
-        config: The architecture and loss settings.
+        config: The architecture and loss settings (its ``spectrogram`` is replaced by the data's).
         epochs: Total epochs (with ``resume``: including those already done).
         batch_size: Global batch size (split across replicas under a strategy).
         resume: Continue from the last checkpoint in ``model_dir/checkpoints``.
@@ -134,10 +138,11 @@ def train(
         TrainingError: NaN loss, or ``model_dir`` has a run and ``resume`` is false.
     """
     data, model_dir = open_dataset(data), Path(model_dir)
-    spec = data.config
-    if tuple(config.input_shape) != spec.shape:
-        raise ConfigError(f"{data.path}: images are {spec.shape} but model {config.name!r} expects "
-                          f"{tuple(config.input_shape)}; prepare the data with the matching --spec")
+    try:
+        config = config.for_spectrogram(data.config)
+    except ConfigError as err:
+        raise ConfigError(f"{data.path}: model {config.name!r} does not fit this dataset's {data.config.shape[:2]} "
+                          f"images ({err}); prepare the data with the matching --spec") from None
     if not data.n_clips("train"):
         raise DatasetError(f"{data.path}: the train split is empty; nothing to train on")
     strategy = strategy or tf.distribute.get_strategy()
@@ -156,9 +161,9 @@ def train(
         train_mean = data.mean_image()
         data.check_finite("val")
         keras.utils.set_random_seed(seed)
-        vae, epoch_var = _build(config, spec, strategy, seed=seed, jit_compile=jit_compile, clip_norm=clip_norm,
+        vae, epoch_var = _build(config, strategy, seed=seed, jit_compile=jit_compile, clip_norm=clip_norm,
                                 mixed_precision=mixed_precision, deterministic=deterministic, log=log)
-        manager, history = _restore(vae, epoch_var, ckpt_dir, config, spec, resume=resume, log=log)
+        manager, history = _restore(vae, epoch_var, ckpt_dir, config, resume=resume, log=log)
         initial_epoch = int(epoch_var.numpy())
         if initial_epoch >= epochs:
             log(f"{model_dir}: already trained for {initial_epoch} epochs")
@@ -209,7 +214,7 @@ def _open_run(model_dir: Path, resume: bool, log) -> Path:
     return ckpt_dir
 
 
-def _build(config: ModelConfig, spec, strategy, *, seed, jit_compile, clip_norm, mixed_precision, deterministic,
+def _build(config: ModelConfig, strategy, *, seed, jit_compile, clip_norm, mixed_precision, deterministic,
            log) -> tuple[VAE, tf.Variable]:
     """Sets determinism and the precision policy, then builds the compiled VAE and the epoch counter
     in the strategy's scope."""
@@ -223,17 +228,17 @@ def _build(config: ModelConfig, spec, strategy, *, seed, jit_compile, clip_norm,
     with strategy.scope():
         vae = VAE(config, seed=seed, xla=plan["broadcast_upsampling"])
         vae.compile(optimizer=make_optimizer(config, clip_norm=clip_norm), jit_compile=jit_compile)
-        vae(tf.zeros((1,) + spec.shape), training=False)
+        vae(tf.zeros((1,) + config.input_shape), training=False)
         vae.optimizer.build(vae.trainable_variables)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     return vae, epoch_var
 
 
-def _restore(vae, epoch_var, ckpt_dir: Path, config: ModelConfig, spec, *, resume: bool, log):
+def _restore(vae, epoch_var, ckpt_dir: Path, config: ModelConfig, *, resume: bool, log):
     """The checkpoint manager, and on resume the last checkpoint and the history up to its epoch."""
     checkpoint = tf.train.Checkpoint(model=vae, optimizer=vae.optimizer, epoch=epoch_var)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    check_run_config(ckpt_dir, config, spec)
+    check_run_config(ckpt_dir, config)
     manager = tf.train.CheckpointManager(checkpoint, os.fspath(ckpt_dir), max_to_keep=2)
     history: list[dict] = []
     if resume and manager.latest_checkpoint:
@@ -252,7 +257,7 @@ def _callbacks(vae, manager, epoch_var, history, model_dir: Path, data, val_x, t
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),  # stop at the first NaN batch; EpochEnd reports it
         EpochEnd(vae=vae, manager=manager, epoch_var=epoch_var, history=history, model_dir=model_dir,
-                 spec_config=data.config, data_hash=data.sha256, val_x=val_x,
+                 data_hash=data.sha256, val_x=val_x,
                  train_mean=train_mean, log=log, writer=writer, image_x=val_x[:4]),
     ]
     if tensorboard:
