@@ -72,6 +72,19 @@ def trained_tiny(tiny_dataset, tmp_path_factory):
     return model_dir
 
 
+@pytest.fixture(scope="session")
+def shared_smoke(tmp_path_factory):
+    """One smoke setup (:func:`vae_tfp.apps.demo.smoke_setup`) that every notebook's SMOKE run
+    reuses: its folder is ``$VAE_TFP_SMOKE_DIR`` for this process and the kernels it starts."""
+    from vae_tfp.apps.demo import SMOKE_DIR_ENV, smoke_setup
+
+    root = tmp_path_factory.mktemp("smoke")
+    setup = smoke_setup(root)
+    os.environ[SMOKE_DIR_ENV] = str(root)
+    yield setup
+    os.environ.pop(SMOKE_DIR_ENV, None)
+
+
 def smoke_notebook(path: Path):
     """The notebook at ``path`` with ``SMOKE = True`` injected after its parameters cell (as a
     user would set it), for headless and browser runs."""

@@ -43,7 +43,7 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, shared_smoke):
     """JupyterLab serving smoke copies of notebooks 04 and 05, and a notebook with a failing cell."""
     root = tmp_path_factory.mktemp("lab")
     for name in IN_BROWSER:
@@ -144,8 +144,7 @@ def demo_report(tmp_path_factory):
         return Path(os.environ["VAE_TFP_REPORT"]).resolve()
 
     root = tmp_path_factory.mktemp("demo")
-    audio = smoke_setup(root / "data", epochs=1, train_model=False)["audio"]
-    (audio / ".complete").write_text("the smoke subset\n")  # ensure_demo_data reuses it
+    smoke_setup(root / "data", train_model=False)  # the tiny embedded subset, which run_demo reuses
     result = run_demo(root / "out", data_dir=root / "data", spec="tiny", preset="tiny", epochs=1,
                       roundtrip_files_per_set=2, sample_metrics_n=32, log=lambda _: None)
     return Path(result["report"])

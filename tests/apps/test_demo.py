@@ -23,9 +23,7 @@ def test_smoke_setup_renders_three_instruments_and_prepares_them_tiny(smoke):
 
 
 def test_ensure_demo_data_prepares_once_and_reuses(smoke, tmp_path):
-    audio = smoke["audio"]
-    (audio / ".complete").write_text("the smoke subset\n")  # already rendered: not rendered again
-    root = audio.parent
+    root = smoke["audio"].parent  # rendered already: not rendered again
     lines = []
     first = ensure_demo_data(root, spec="tiny", log=lines.append)
     assert set(first) == {"audio", "notes", "chorales"} and first["notes"].name == "notes-tiny"
@@ -52,3 +50,20 @@ def test_ensure_music_data_names_the_package_when_missing_and_prepares_once(smok
     stamp = (folder / "manifest.json").stat().st_mtime_ns
     assert ensure_music_data(tmp_path / "data", source=tmp_path / "gone") == folder  # reused, source not read
     assert (folder / "manifest.json").stat().st_mtime_ns == stamp
+
+
+def test_smoke_setup_reuses_what_its_folder_holds(tmp_path, monkeypatch):
+    """The notebooks' SMOKE runs share one setup: a second call (here through $VAE_TFP_SMOKE_DIR)
+    renders, prepares and trains nothing; asking for more epochs continues the model."""
+    import json
+
+    from vae_tfp.apps.demo import SMOKE_DIR_ENV
+
+    first = smoke_setup(tmp_path, epochs=1)
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    stamps = [p.stat().st_mtime_ns for p in files]
+    monkeypatch.setenv(SMOKE_DIR_ENV, str(tmp_path))
+    assert smoke_setup(epochs=1) == first
+    assert [p.stat().st_mtime_ns for p in files] == stamps
+    smoke_setup(epochs=2)
+    assert len(json.loads((first["model"] / "history.json").read_text())) == 2

@@ -24,7 +24,7 @@ def run_notebook(path: Path, timeout: int = 600):
 @pytest.mark.notebook
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path):
+def test_notebook_runs(path, shared_smoke):
     if path.name in IN_BROWSER and find_chromium()[0]:
         pytest.skip(f"{path.name} runs top to bottom in JupyterLab in tests/test_browser.py (Chromium is present)")
     run_notebook(path)

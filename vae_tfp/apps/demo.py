@@ -139,30 +139,47 @@ def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", sp
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def smoke_setup(root: str | os.PathLike, *, epochs: int = 2, train_model: bool = True,
+# A folder holding a complete smoke setup that every notebook's SMOKE run reuses (set by the tests,
+# so that the notebooks share one setup instead of building three).
+SMOKE_DIR_ENV = "VAE_TFP_SMOKE_DIR"
+
+
+def smoke_setup(root: str | os.PathLike | None = None, *, epochs: int = 2, train_model: bool = True,
                 log=lambda _: None) -> dict[str, Path]:
     """A tiny end-to-end setup in seconds, for notebook smoke runs and tests: three instruments'
     notes rendered at 8 kHz, prepared with the ``tiny`` preset, and a ``tiny`` model trained on them.
+
+    What ``root`` already holds is reused: the rendered audio, a dataset of the ``tiny`` config and
+    a model trained for at least ``epochs`` epochs.
+
+    Args:
+        root: The folder; default ``$VAE_TFP_SMOKE_DIR`` if set, else a new temporary folder.
 
     Returns:
         ``{"audio": folder, "notes": dataset, "model": model folder}`` (the model folder only
         with ``train_model``).
     """
+    import json
+    import tempfile
+
     from ..config import model_preset
-    from ..data.dataset import prepare_dataset
     from ..data.demo_data import render_demo_data
+    from ..model.saving import CONFIG, HISTORY
     from ..model.training import train
 
-    root = Path(root)
+    root = Path(root or os.environ.get(SMOKE_DIR_ENV) or tempfile.mkdtemp(prefix="vae_tfp_smoke_"))
     config = spectrogram_preset("tiny")
     audio = root / "demo_audio"
-    render_demo_data(audio, sample_rate=config.sample_rate, instruments={"piano": 0, "violin": 40, "flute": 73},
-                     pitches=(48, 55, 60, 67, 72), velocities=(100,), n_chorales=1, progress=False)
-    notes = root / "notes-tiny"
-    prepare_dataset([audio / "notes"], notes, config, overwrite=True, progress=False, log=log)
+    if not (audio / ".complete").exists():
+        render_demo_data(audio, sample_rate=config.sample_rate, instruments={"piano": 0, "violin": 40, "flute": 73},
+                         pitches=(48, 55, 60, 67, 72), velocities=(100,), n_chorales=1, progress=False)
+        (audio / ".complete").write_text("the smoke subset of the embedded audio\n")
+    notes = _prepare_once([audio / "notes"], root / "notes-tiny", config, workers=1, log=log)
     if not train_model:
         return {"audio": audio, "notes": notes}
     model = root / "model-tiny"
-    train(notes, model, model_preset("tiny"), epochs=epochs, batch_size=8, resume=(model / "checkpoints").exists(),
-          verbose=0, tensorboard=False, log=log)
+    trained = len(json.loads((model / HISTORY).read_text())) if (model / CONFIG).exists() else 0
+    if trained < epochs:
+        train(notes, model, model_preset("tiny"), epochs=epochs, batch_size=8,
+              resume=(model / "checkpoints").exists(), verbose=0, tensorboard=False, log=log)
     return {"audio": audio, "notes": notes, "model": model}
