@@ -25,6 +25,24 @@ def test_sampling_is_seeded_and_component_and_temperature_work(trained_tiny):
         sample_prior(m, 1, component=99)
 
 
+def test_samples_are_the_tempered_mixtures_own(trained_tiny):
+    """sample_prior is TFP's sampling of the mixture with each component's std times the
+    temperature: its draws follow the mixture weights and the tempered spread."""
+    import tensorflow_probability as tfp
+
+    from vae_tfp.model.prior import mixture_components, mixture_weights
+
+    m = load_model(trained_tiny, parts=("prior",))
+    locs, scales = mixture_components(m.prior)
+    z = sample_prior(m, 20000, seed=1, temperature=0.5)
+    tempered = tfp.distributions.MixtureSameFamily(
+        m.prior.mixture_distribution, tfp.distributions.MultivariateNormalDiag(locs, scales * 0.5))
+    np.testing.assert_allclose(z.mean(0), tempered.mean().numpy(), atol=0.05)
+    np.testing.assert_allclose(z.std(0), tempered.stddev().numpy(), rtol=0.05)
+    nearest = np.argmin(((z[:, None] - locs[None]) ** 2 / scales[None] ** 2).sum(-1), axis=1)
+    np.testing.assert_allclose(np.bincount(nearest, minlength=len(locs)) / len(z), mixture_weights(m.prior), atol=0.03)
+
+
 def test_encode_decode(trained_tiny, tiny_dataset):
     from vae_tfp.data.dataset import open_dataset
 

@@ -61,7 +61,7 @@ def prior_variables(prior: tfd.MixtureSameFamily) -> dict[str, tf.Variable]:
 def mixture_components(prior: tfd.MixtureSameFamily) -> tuple[np.ndarray, np.ndarray]:
     """Means and scales of the mixture's components, NumPy [K, D] each."""
     comp = prior.components_distribution
-    return tf.convert_to_tensor(comp.loc).numpy(), tf.convert_to_tensor(comp.scale.diag).numpy()
+    return comp.mean().numpy(), comp.stddev().numpy()
 
 
 def mixture_weights(prior: tfd.MixtureSameFamily) -> np.ndarray:
@@ -150,6 +150,9 @@ def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
                  temperature: float = 1.0) -> np.ndarray:
     """Draws ``n`` latents from the prior, [n, D]: a component by the mixture weights, then its Gaussian.
 
+    TFP's own sampling of the (tempered) mixture, with a stateless seed: the same ``seed`` gives
+    the same latents in any process.
+
     Args:
         component: Sample only this mixture component (0-based).
         temperature: Scales each component's standard deviation (< 1: closer to the means).
@@ -161,10 +164,10 @@ def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
         raise ConfigError(f"temperature={temperature} must be a positive number")
     if n < 0:
         raise ConfigError(f"n={n} must be a non-negative number of samples")
-    locs, scales = mixture_components(model.prior)
-    scales = scales * temperature
-    rng = np.random.default_rng(seed)
-    # components in proportion to the mixture's (fitted) weights
-    which = np.full(n, component) if component is not None else rng.choice(k, n, p=mixture_weights(model.prior))
-    eps = rng.standard_normal((n, model.config.latent_dim)).astype(np.float32)
-    return (locs[which] + eps * scales[which]).astype(np.float32)
+    comp = model.prior.components_distribution
+    tempered = tfd.MultivariateNormalDiag(loc=comp.mean(), scale_diag=comp.stddev() * temperature)
+    if component is not None:
+        dist = tfd.MultivariateNormalDiag(loc=tempered.loc[component], scale_diag=tempered.scale.diag[component])
+    else:  # components in proportion to the mixture's (fitted) weights
+        dist = tfd.MixtureSameFamily(model.prior.mixture_distribution, tempered)
+    return dist.sample(n, seed=tf.constant([seed, 0], tf.int32)).numpy().astype(np.float32)

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from ..data.dataset import DatasetLike, open_dataset
 from ..errors import ConfigError, DatasetError
@@ -53,7 +54,7 @@ def assign_mixture(prior, mixture: dict[str, np.ndarray]) -> None:
     v = prior_variables(prior)
     v["logits"].assign(np.log(np.maximum(mixture["weights"], 1e-12)).astype(np.float32))
     v["locs"].assign(mixture["locs"])
-    v["scales_raw"].assign(tf.math.log(tf.math.expm1(tf.constant(mixture["scales"], tf.float32))))
+    v["scales_raw"].assign(tfp.math.softplus_inverse(tf.constant(mixture["scales"], tf.float32)))
 
 
 def codes_nll(prior, codes: np.ndarray) -> float:
