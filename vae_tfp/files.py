@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 
-def read_format_json(file: Path, expected_format: str, error: type[Exception], what: str) -> dict[str, Any]:
-    """Reads a JSON object whose ``format`` key must equal ``expected_format``.
+def read_format_json(file: Path, expected_format: str | tuple[str, ...], error: type[Exception],
+                     what: str) -> dict[str, Any]:
+    """Reads a JSON object whose ``format`` key must equal ``expected_format`` (or one of a tuple of
+    formats, the current one first).
 
     Raises:
         error: naming ``file`` when it cannot be read, is not JSON or has another format.
@@ -38,11 +40,14 @@ def read_format_json(file: Path, expected_format: str, error: type[Exception], w
     return data
 
 
-def check_format(data: Any, file: Path, expected_format: str, error: type[Exception]) -> None:
-    """Raises ``error`` naming ``file`` unless ``data`` is an object whose ``format`` is ``expected_format``."""
+def check_format(data: Any, file: Path, expected_format: str | tuple[str, ...], error: type[Exception]) -> None:
+    """Raises ``error`` naming ``file`` unless ``data`` is an object whose ``format`` is ``expected_format``
+    (or one of a tuple of formats, the current one first)."""
+    current, *older = (expected_format,) if isinstance(expected_format, str) else expected_format
     found = data.get("format") if isinstance(data, dict) else None
-    if found != expected_format:
-        raise error(f"{file}: format is {found!r}, expected {expected_format!r}")
+    if found != current and found not in older:
+        also = f" (or the older {', '.join(map(repr, older))})" if older else ""
+        raise error(f"{file}: format is {found!r}, expected {current!r}{also}")
 
 
 def write_json_atomic(path: Path, data: Any, *, default=None, sort_keys: bool = False) -> Path:

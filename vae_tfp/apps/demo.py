@@ -22,22 +22,29 @@ def ensure_demo_data(data_dir: str | os.PathLike, *, spec: str = "default", work
         ``{"audio": folder, "notes": dataset, "chorales": dataset}``.
     """
     from ..data.dataset import dataset_folder
-    from ..data.demo_data import render_demo_data
 
     data_dir = Path(data_dir)
     config = spectrogram_preset(spec)
-    audio = data_dir / "demo_audio"
-    marker = audio / ".complete"
-    if not marker.exists():
-        t0 = time.perf_counter()
-        render_demo_data(audio, progress=False)
-        marker.write_text("rendered by vae_tfp.data.demo_data\n")
-        log(f"rendered embedded audio into {audio} in {time.perf_counter() - t0:.1f} s")
+    audio = _render_once(data_dir / "demo_audio", log=log)
     out = {"audio": audio}
     for name in ("notes", "chorales"):
         out[name] = _prepare_once([audio / name], dataset_folder(data_dir, name, spec), config, workers=workers,
                                   log=log)
     return out
+
+
+def _render_once(audio: Path, *, log, **subset) -> Path:
+    """``audio`` if the embedded audio was rendered into it completely, else rendered there
+    (``subset``: :func:`~vae_tfp.data.demo_data.render_demo_data`'s choice of instruments, pitches ...)."""
+    from ..data.demo_data import render_demo_data
+
+    marker = audio / ".complete"
+    if not marker.exists():
+        t0 = time.perf_counter()
+        render_demo_data(audio, progress=False, **subset)
+        marker.write_text("rendered by vae_tfp.data.demo_data\n")
+        log(f"rendered embedded audio into {audio} in {time.perf_counter() - t0:.1f} s")
+    return audio
 
 
 def _prepare_once(sources, folder: Path, config, *, workers: int, log, clip_hop: float | None = None,
@@ -163,17 +170,14 @@ def smoke_setup(root: str | os.PathLike | None = None, *, epochs: int = 2, train
     import tempfile
 
     from ..config import model_preset
-    from ..data.demo_data import render_demo_data
     from ..model.saving import CONFIG, HISTORY
     from ..model.training import train
 
     root = Path(root or os.environ.get(SMOKE_DIR_ENV) or tempfile.mkdtemp(prefix="vae_tfp_smoke_"))
     config = spectrogram_preset("tiny")
-    audio = root / "demo_audio"
-    if not (audio / ".complete").exists():
-        render_demo_data(audio, sample_rate=config.sample_rate, instruments={"piano": 0, "violin": 40, "flute": 73},
-                         pitches=(48, 55, 60, 67, 72), velocities=(100,), n_chorales=1, progress=False)
-        (audio / ".complete").write_text("the smoke subset of the embedded audio\n")
+    audio = _render_once(root / "demo_audio", log=log, sample_rate=config.sample_rate,
+                         instruments={"piano": 0, "violin": 40, "flute": 73}, pitches=(48, 55, 60, 67, 72),
+                         velocities=(100,), n_chorales=1)
     notes = _prepare_once([audio / "notes"], root / "notes-tiny", config, workers=1, log=log)
     if not train_model:
         return {"audio": audio, "notes": notes}

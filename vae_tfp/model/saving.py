@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -36,7 +35,7 @@ import numpy as np
 
 from ..config import ModelConfig, SpectrogramConfig
 from ..errors import ConfigError, ModelFileError
-from ..files import FolderLock, os_error_message, replace_dir, sha256_file, write_json_atomic
+from ..files import FolderLock, os_error_message, read_format_json, replace_dir, sha256_file, write_json_atomic
 
 FORMAT = "vae_tfp.model/3"
 # Formats 1 and 2 kept the spectrogram config beside the model config, which repeated its shape as
@@ -280,14 +279,8 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
 
 def _as_current_format(file: Path) -> dict:
     """``config.json`` as format 3 (formats 1 and 2 converted), or one line saying why this version cannot load it."""
-    try:
-        raw = json.loads(file.read_text())
-    except (OSError, ValueError) as err:
-        raise ModelFileError(f"{file}: cannot read model config ({err})") from None
-    found = raw.get("format") if isinstance(raw, dict) else None
-    if found not in (FORMAT, FORMAT_2, FORMAT_1):
-        raise ModelFileError(f"{file}: format is {found!r}, expected {FORMAT!r} (or the older {FORMAT_2!r}, "
-                             f"{FORMAT_1!r})")
+    raw = read_format_json(file, (FORMAT, FORMAT_2, FORMAT_1), ModelFileError, "model config")
+    found = raw["format"]
     if found == FORMAT:
         return raw
     if found == FORMAT_1:
