@@ -512,6 +512,62 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
 }
 
 
+ADVERSARIAL_LOSSES = ("hinge", "lsgan")
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialConfig:
+    """The second training stage (:mod:`vae_tfp.model.adversarial`): the decoder fine-tuned against
+    a multi-scale patch discriminator, encoder and prior frozen. JSON round-trippable; a model
+    folder sharpened by it records the config it was trained with.
+
+    Attributes:
+        scales: Discriminator scales: the image, then each average-pooled by 2 again (MelGAN).
+        filters: Channels of each scale's first conv (doubled per stride-2 conv, at most 4x).
+        layers: Stride-2 4x4 convs per scale before the two 3x3 convs (the last gives patch logits).
+        loss: ``hinge`` (Lim & Ye 2017, as in VQGAN) or ``lsgan`` (least squares, Mao et al. 2017,
+            as HiFi-GAN).
+        adversarial_weight: Weight of the generator's adversarial term (posterior and prior fakes).
+        feature_weight: Weight of feature matching: the L1 distance of the discriminator's hidden
+            features of a real clip and of its reconstruction (MelGAN / HiFi-GAN).
+        recon_weight: Weight of the anchor, the reconstruction NLL in nats per pixel.
+        learning_rate: Adam's, for the decoder and the discriminator (beta_1 0.5, beta_2 0.9).
+    """
+
+    scales: int = 3
+    filters: int = 16
+    layers: int = 3
+    loss: str = "hinge"
+    adversarial_weight: float = 1.0
+    feature_weight: float = 10.0
+    recon_weight: float = 10.0
+    learning_rate: float = 1e-3
+
+    def __post_init__(self) -> None:
+        for name, top in (("scales", 4), ("filters", 512), ("layers", 6)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
+                raise ConfigError(f"{name}={v!r} must be an integer in [1, {top}]")
+        if self.loss not in ADVERSARIAL_LOSSES:
+            raise ConfigError(f"loss={self.loss!r} must be one of {ADVERSARIAL_LOSSES}")
+        for name in ("adversarial_weight", "feature_weight", "recon_weight", "learning_rate"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ConfigError(f"{name}={v!r} must be a finite non-negative number")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate={self.learning_rate!r} must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "AdversarialConfig":
+        return _from_dict(cls, data, "adversarial config")
+
+    def replace(self, **changes) -> "AdversarialConfig":
+        return dataclasses.replace(self, **changes)
+
+
 def model_spectrogram(preset: str) -> SpectrogramConfig:
     """The spectrogram a model preset is built for (``default`` → 512 x 512, ``small`` → 128 x 128)."""
     return model_preset(preset).spectrogram

@@ -8,6 +8,7 @@ produced.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -116,6 +117,29 @@ def cmd_train(args) -> int:
                     deterministic=args.deterministic, clip_norm=args.clip_norm,
                     verbose=2 if args.quiet else "auto")
     print(f"model: {args.model} ({len(history)} epochs, {time.perf_counter() - t0:.0f} s this run)")
+    if args.adversarial_epochs:
+        return cmd_sharpen(args, epochs=args.adversarial_epochs, resume=True)
+    return 0
+
+
+def _adversarial_config(args):
+    from ..config import AdversarialConfig
+
+    changes = {f.name: getattr(args, f"adv_{f.name}") for f in dataclasses.fields(AdversarialConfig)
+               if getattr(args, f"adv_{f.name}", None) is not None}
+    return AdversarialConfig(**changes)
+
+
+def cmd_sharpen(args, *, epochs: int | None = None, resume: bool | None = None) -> int:
+    from ..model.adversarial import train_adversarial
+
+    t0 = time.perf_counter()
+    history = train_adversarial(args.data, args.model, epochs=epochs or args.epochs, config=_adversarial_config(args),
+                                batch_size=args.batch_size, resume=args.resume if resume is None else resume,
+                                seed=args.seed, steps_per_epoch=args.steps_per_epoch, jit_compile=args.jit,
+                                mixed_precision=args.mixed_precision, deterministic=args.deterministic,
+                                verbose=2 if args.quiet else "auto")
+    print(f"model: {args.model} ({len(history)} adversarial epochs, {time.perf_counter() - t0:.0f} s this run)")
     return 0
 
 
@@ -229,7 +253,7 @@ def cmd_demo(args) -> int:
 
 def _parents() -> dict[str, argparse.ArgumentParser]:
     """Option groups shared by several sub-commands (argparse ``parents=``), each defined once."""
-    from ..config import SPECTROGRAM_PRESETS
+    from ..config import ADVERSARIAL_LOSSES, SPECTROGRAM_PRESETS, AdversarialConfig
 
     def group() -> argparse.ArgumentParser:
         return argparse.ArgumentParser(add_help=False)
@@ -244,13 +268,31 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     inversion.add_argument("--phase-init", default=DEFAULT_PHASE_INIT, choices=PHASE_INITS,
                            help=f"Griffin-Lim's starting phase: pghi = phase-gradient heap integration, estimated "
                                 f"from the magnitudes (default: {DEFAULT_PHASE_INIT})")
+    run = group()  # training runs: stage 1 (train) and the adversarial stage (sharpen)
+    run.add_argument("--batch-size", type=COUNT, default=8)
+    run.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    run.add_argument("--steps-per-epoch", type=COUNT, default=None)
+    run.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    run.add_argument("--mixed-precision", default=None, choices=("mixed_float16", "mixed_bfloat16"),
+                     help="half-precision convolutions (GPU); distributions and loss stay float32")
+    run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                     help="bitwise reproducible training (TensorFlow op determinism). Default: on without a GPU, "
+                          "off with one, where deterministic cuDNN algorithms cost speed and the decoder switches "
+                          "to a slower upsampling whose gradient has a deterministic GPU kernel. Never with --jit")
+    run.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    adversarial = group()
+    for field in dataclasses.fields(AdversarialConfig):
+        kind = {"loss": str, "scales": COUNT, "filters": COUNT, "layers": COUNT}.get(field.name, NON_NEGATIVE)
+        adversarial.add_argument(f"--adv-{field.name.replace('_', '-')}", dest=f"adv_{field.name}", default=None,
+                                 type=kind, choices=ADVERSARIAL_LOSSES if field.name == "loss" else None,
+                                 help=f"adversarial stage: {field.name} (default: {field.default})")
     spec = {}
     for default in ("default", "small"):
         spec[default] = group()
         spec[default].add_argument("--spec", default=default, choices=sorted(SPECTROGRAM_PRESETS),
                                    help=f"spectrogram preset (default: {default})")
     return {"out": out, "quiet": quiet, "seed": seed, "workers": workers, "inversion": inversion,
-            "spec": spec["default"], "spec_small": spec["small"]}
+            "spec": spec["default"], "spec_small": spec["small"], "run": run, "adversarial": adversarial}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -284,13 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-clips", type=COUNT, default=4, help="clips per file")
     p.set_defaults(func=cmd_roundtrip)
 
-    p = sub.add_parser("train", help="train a VAE on a prepared dataset", parents=[g["seed"]])
+    p = sub.add_parser("train", help="train a VAE on a prepared dataset",
+                       parents=[g["seed"], g["run"], g["adversarial"]])
     p.add_argument("data", type=Path)
     p.add_argument("--model", required=True, type=Path, help="output folder, e.g. saved_models/NAME")
     p.add_argument("--preset", default="default", choices=presets, help="model preset (default: default)")
     p.add_argument("--epochs", type=COUNT, required=True)
-    p.add_argument("--batch-size", type=COUNT, default=16)
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--adversarial-epochs", type=NON_NEGATIVE_INT, default=0,
+                   help="then this many epochs of the adversarial stage (as `vae-tfp sharpen`)")
     p.add_argument("--beta", type=NON_NEGATIVE, default=None)
     p.add_argument("--warmup", type=NON_NEGATIVE_INT, default=None, help="KL warm-up steps")
     p.add_argument("--free-bits", type=NON_NEGATIVE, default=None,
@@ -302,16 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-norm", type=POSITIVE, default=None,
                    help="clip the gradients to this global norm (off by default)")
     p.add_argument("--early-stopping", type=COUNT, default=None, help="patience in epochs")
-    p.add_argument("--steps-per-epoch", type=COUNT, default=None)
-    p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
-    p.add_argument("--mixed-precision", default=None, choices=("mixed_float16", "mixed_bfloat16"),
-                   help="half-precision convolutions (GPU); distributions and loss stay float32")
-    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
-                   help="bitwise reproducible training (TensorFlow op determinism). Default: on without a GPU, "
-                        "off with one, where deterministic cuDNN algorithms cost speed and the decoder switches "
-                        "to a slower upsampling whose gradient has a deterministic GPU kernel. Never with --jit")
-    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, batch_size=16)
+
+    p = sub.add_parser("sharpen", help="the adversarial stage: fine-tune a trained model's decoder against a "
+                                       "discriminator, encoder and prior frozen", parents=[g["seed"], g["run"], g["adversarial"]])
+    p.add_argument("model", type=Path, help="a trained model folder (changed in place; its stage-1 decoder is kept)")
+    p.add_argument("data", type=Path, help="prepared dataset (the one the model was trained on)")
+    p.add_argument("--epochs", type=COUNT, required=True, help="total epochs of the adversarial stage")
+    p.set_defaults(func=cmd_sharpen)
 
     p = sub.add_parser("evaluate", help="held-out metrics of a saved model as JSON")
     p.add_argument("model", type=Path)

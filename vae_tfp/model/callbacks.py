@@ -53,6 +53,10 @@ class EpochEnd(keras.callbacks.Callback):
         self._checkpoint(epoch)
         if self.writer is not None:
             self._tensorboard(epoch + 1, record)
+        self._export(epoch, record)
+
+    def _export(self, epoch, record) -> None:
+        """The model folder, when the epoch is the best so far by validation negative ELBO."""
         val = record.get("val_neg_elbo", record.get("neg_elbo"))
         if val < self.best:
             self.best = val

@@ -4,12 +4,15 @@
 
     config.json          format, model config (with the spectrogram config it is built for),
                          library versions, the training manifest's hash, and the SHA-256 of
-                         every weight file
+                         every weight file; after the adversarial stage its record ("adversarial")
     encoder.weights.h5   tf_keras weights of the encoder
     decoder.weights.h5   tf_keras weights of the decoder
     prior.weights.h5     the prior's mixture logits, means and pre-softplus scales (three HDF5 datasets)
-    history.json         per-epoch training metrics
+    history.json         per-epoch training metrics (the adversarial stage's epochs with "stage": 2)
     checkpoints/         training state for --resume (optional)
+    discriminator.weights.h5, decoder_stage1.weights.h5
+                         after the adversarial stage only: its discriminator, and the decoder it
+                         started from (``load_model(..., stage=1)``)
 
 Loading reads only JSON and numeric arrays, checks every value and size before building
 anything, verifies each file's hash, then rebuilds the networks from the config. Generating
@@ -49,6 +52,10 @@ CONFIG = "config.json"
 HISTORY = "history.json"
 CHECKPOINTS = "checkpoints"
 WEIGHT_FILES = {"encoder": "encoder.weights.h5", "decoder": "decoder.weights.h5", "prior": "prior.weights.h5"}
+# Written by the adversarial stage (vae_tfp.model.adversarial): the discriminator, needed only to
+# continue that stage, and the decoder as stage 1 left it, which the stage starts from.
+DISCRIMINATOR_FILE = "discriminator.weights.h5"
+STAGE1_DECODER_FILE = "decoder_stage1.weights.h5"
 MAX_CONFIG_BYTES = 1 << 20
 SAVE_SLACK_BYTES = 1 << 20  # HDF5 metadata, JSON files
 
@@ -140,31 +147,47 @@ def _atomic_folder(path: Path, needed_bytes: int = 0):
 
 
 def save_model(vae, path: str | os.PathLike, *, history: list | None = None,
-               manifest_hash: str | None = None, training: dict | None = None) -> Path:
+               manifest_hash: str | None = None, training: dict | None = None, discriminator=None,
+               stage1_decoder: Path | None = None, records: dict | None = None) -> Path:
     """Writes a model folder atomically (see module docstring). Returns its path.
 
     An existing ``checkpoints/`` folder inside ``path`` is carried over.
+
+    Args:
+        discriminator: The adversarial stage's discriminator, written to :data:`DISCRIMINATOR_FILE`.
+        stage1_decoder: A decoder weight file copied to :data:`STAGE1_DECODER_FILE` (read before the
+            swap, so it may be a file of the folder being replaced).
+        records: More top-level entries of ``config.json`` (e.g. ``prior_fit``, ``adversarial``).
 
     Raises:
         ModelFileError: the folder cannot be written (the previous model is left intact).
     """
     path = Path(path)
     weights = vae.encoder.weights + vae.decoder.weights + list(vae.prior.trainable_variables)
+    if discriminator is not None:
+        weights = weights + discriminator.weights + vae.decoder.weights
     with _atomic_folder(path, sum(4 * int(np.prod(w.shape)) for w in weights)) as tmp:
         from .networks import quiet_lambda_warning
 
         with quiet_lambda_warning():
             vae.encoder.save_weights(os.fspath(tmp / WEIGHT_FILES["encoder"]))
             vae.decoder.save_weights(os.fspath(tmp / WEIGHT_FILES["decoder"]))
+            if discriminator is not None:
+                discriminator.save_weights(os.fspath(tmp / DISCRIMINATOR_FILE))
+        if stage1_decoder is not None:
+            shutil.copyfile(stage1_decoder, tmp / STAGE1_DECODER_FILE)
         save_prior_weights(vae.prior, tmp / WEIGHT_FILES["prior"])
         write_json_atomic(tmp / HISTORY, history or [])
+        written = list(WEIGHT_FILES.values()) + [f for f in (DISCRIMINATOR_FILE, STAGE1_DECODER_FILE)
+                                                 if (tmp / f).is_file()]
         config = {
             "format": FORMAT,
             "model_config": vae.config.to_dict(),
             "versions": library_versions(),
             "training_manifest_sha256": manifest_hash,
             "training": training or {},
-            "files": {name: sha256_file(tmp / name) for name in WEIGHT_FILES.values()},
+            **(records or {}),
+            "files": {name: sha256_file(tmp / name) for name in written},
         }
         write_json_atomic(tmp / CONFIG, config)
     return path
@@ -326,8 +349,8 @@ def _format_1(file: Path, raw: dict) -> dict:
     return {**raw, "format": FORMAT_2, "model_config": model}
 
 
-def _check_file(info: ModelInfo, part: str) -> Path:
-    name = WEIGHT_FILES[part]
+def _check_file(info: ModelInfo, part: str, name: str | None = None) -> Path:
+    name = name or WEIGHT_FILES[part]
     file = info.path / name
     if not file.is_file():
         raise ModelFileError(f"{file}: missing")
@@ -366,13 +389,29 @@ class LoadedModel:
         return self.info.model_config
 
 
-def load_model(path: str | os.PathLike, parts: Iterable[str] = ("encoder", "decoder", "prior")) -> LoadedModel:
+def decoder_file(info: ModelInfo, stage: int | None = None) -> str:
+    """The decoder weight file of a model folder: the current one, or with ``stage=1`` the one stage 1
+    left (the same file when the folder had no adversarial stage)."""
+    if stage not in (None, 1, 2):
+        raise ConfigError(f"stage={stage!r} must be 1 or 2 (or None for the folder's current decoder)")
+    if stage == 2 and "adversarial" not in info.raw:
+        raise ModelFileError(f"{info.path}: has no adversarial stage (no stage-2 decoder); "
+                             f"`vae-tfp sharpen` trains one")
+    if stage == 1 and STAGE1_DECODER_FILE in info.raw["files"]:
+        return STAGE1_DECODER_FILE
+    return WEIGHT_FILES["decoder"]
+
+
+def load_model(path: str | os.PathLike, parts: Iterable[str] = ("encoder", "decoder", "prior"), *,
+               stage: int | None = None) -> LoadedModel:
     """Rebuilds the requested parts from ``config.json`` and loads their weights.
 
     Args:
         path: A model folder.
         parts: Any of ``encoder``, ``decoder``, ``prior``. Generating needs decoder + prior,
             encoding only the encoder.
+        stage: Which decoder (:func:`decoder_file`): None, the folder's own; 1, the decoder as
+            stage 1 left it; 2, the adversarially fine-tuned one (an error if there is none).
 
     Raises:
         ModelFileError: naming the file that is missing, corrupt or does not fit.
@@ -385,7 +424,8 @@ def load_model(path: str | os.PathLike, parts: Iterable[str] = ("encoder", "deco
     if unknown:
         raise ConfigError(f"unknown model parts {sorted(unknown)}; choose from {sorted(WEIGHT_FILES)}")
     info = read_model_info(path)
-    files = {p: _check_file(info, p) for p in sorted(parts)}  # all checks before any building
+    names = {"decoder": decoder_file(info, stage)}
+    files = {p: _check_file(info, p, names.get(p)) for p in sorted(parts)}  # all checks before any building
     cfg = info.model_config
     loaded = LoadedModel(info)
     if "prior" in parts:

@@ -37,10 +37,13 @@ from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save
 RUN_CONFIG = "run_config.json"
 
 
-def check_run_config(ckpt_dir: Path, config: ModelConfig) -> None:
-    """Writes the run's model config beside its checkpoints; on resume, refuses another."""
+def check_run_config(ckpt_dir: Path, config: ModelConfig, *, adversarial=None) -> None:
+    """Writes the run's model config (and the adversarial stage's config, for that stage) beside
+    its checkpoints; on resume, refuses others."""
     file = ckpt_dir / RUN_CONFIG
     current = {"model_config": config.to_dict()}
+    if adversarial is not None:
+        current["adversarial"] = adversarial.to_dict()
     if file.is_file():
         saved = json.loads(file.read_text())
         model = saved.setdefault("model_config", {})
@@ -168,6 +171,9 @@ def train(
         if initial_epoch >= epochs:
             log(f"{model_dir}: already trained for {initial_epoch} epochs")
             return history
+        if (model_dir / "config.json").is_file() and "adversarial" in json.loads((model_dir / "config.json").read_text()):
+            raise TrainingError(f"{model_dir}: its decoder was fine-tuned by the adversarial stage, which more "
+                                f"stage-1 epochs would discard; train stage 1 further in another --model folder")
         # Seeded reshuffle every epoch (a resumed run restarts the seeded shuffle sequence).
         # XLA compiles for static shapes: with jit_compile every batch is full (the remainder is dropped).
         # With steps_per_epoch Keras keeps one iterator across epochs: repeated, so no epoch runs dry.

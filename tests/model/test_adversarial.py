@@ -1,0 +1,220 @@
+"""vae_tfp/model/adversarial.py: the second stage (decoder against a discriminator, encoder and prior frozen)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import write
+from vae_tfp.config import AdversarialConfig, model_preset, spectrogram_preset
+from vae_tfp.errors import ConfigError, ModelFileError, TrainingError
+from vae_tfp.model.adversarial import AdversarialStage, make_adversarial_optimizers, make_discriminator, \
+    train_adversarial
+from vae_tfp.model.networks import make_decoder, make_encoder
+from vae_tfp.model.prior import make_prior, prior_variables
+from vae_tfp.model.saving import DISCRIMINATOR_FILE, STAGE1_DECODER_FILE, load_model
+
+QUIET = {"verbose": 0, "log": lambda _: None, "tensorboard": False}
+
+
+def _stage(config=AdversarialConfig(), preset="tiny"):
+    cfg = model_preset(preset)
+    stage = AdversarialStage(make_encoder(cfg), make_decoder(cfg), make_prior(cfg.latent_dim, cfg.num_modes), cfg,
+                             config)
+    g_opt, d_opt = make_adversarial_optimizers(config)
+    stage.compile(optimizer=g_opt, d_optimizer=d_opt)
+    stage(tf.zeros((1,) + cfg.input_shape))
+    return stage, cfg
+
+
+def _values(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _moved(before, variables):
+    return [not np.array_equal(a, v.numpy()) for a, v in zip(before, variables)]
+
+
+def test_the_discriminator_gives_features_and_patch_logits_per_scale():
+    cfg = model_preset("tiny")
+    out = make_discriminator(cfg, AdversarialConfig(scales=3, layers=3))(tf.zeros((2,) + cfg.input_shape))
+    assert len(out) == 3 * (3 + 2)
+    assert [tuple(out[i].shape) for i in (4, 9, 14)] == [(2, 8, 8, 1), (2, 4, 4, 1), (2, 2, 2, 1)]
+    with pytest.raises(ConfigError, match="loss='wasserstein' must be one of"):
+        AdversarialConfig(loss="wasserstein")
+
+
+@pytest.mark.parametrize("loss", ["hinge", "lsgan"])
+def test_a_step_moves_the_decoder_and_the_discriminator_never_the_encoder_or_the_prior(loss):
+    stage, cfg = _stage(AdversarialConfig(loss=loss))
+    parts = {"encoder": stage.encoder.variables, "prior": list(prior_variables(stage.prior).values()),
+             "decoder": stage.decoder.trainable_variables, "discriminator": stage.discriminator.trainable_variables}
+    before = {k: _values(v) for k, v in parts.items()}
+    x = tf.random.stateless_uniform((4,) + cfg.input_shape, seed=[1, 2])
+    for _ in range(2):
+        logs = stage.train_step(x)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    moved = {k: _moved(before[k], v) for k, v in parts.items()}
+    assert not any(moved["encoder"]) and not any(moved["prior"])
+    assert all(moved["decoder"])
+    # every discriminator weight; under the hinge loss the logits' biases get +1 from the fakes and -1
+    # from the real clips while all logits are inside the margin, an exact zero
+    assert all(m for m, v in zip(moved["discriminator"], parts["discriminator"])
+               if not (loss == "hinge" and "logits/bias" in v.name))
+
+
+def test_the_adversarial_and_feature_matching_terms_have_gradients():
+    stage, cfg = _stage()
+    x = tf.random.stateless_uniform((4,) + cfg.input_shape, seed=[3, 4])
+    with tf.GradientTape(persistent=True) as tape:
+        terms = stage._terms(x, training=True)
+    for name, variables in (("adv", stage.decoder.trainable_variables),
+                            ("feature_match", stage.decoder.trainable_variables),
+                            ("d_loss", stage.discriminator.trainable_variables)):
+        grads = tape.gradient(terms[name], variables)
+        assert all(g is not None for g in grads), name
+        assert sum(float(tf.norm(g)) for g in grads) > 0, name
+    # neither reaches the frozen parts
+    assert all(g is None for g in tape.gradient(terms["loss"], stage.encoder.trainable_variables))
+
+
+def test_mixed_precision_keeps_the_losses_float32():
+    import tf_keras as keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        stage, cfg = _stage()
+        terms = stage._terms(tf.zeros((2,) + cfg.input_shape), training=True)
+        assert stage.discriminator.get_layer("disc0_conv0").compute_dtype == "float16"
+        assert all(v.dtype == tf.float32 for v in terms.values())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="module")
+def texture_dataset(tmp_path_factory):
+    """Clips of band-limited noise: a fine speckle texture along time that no 4-D code can hold."""
+    import scipy.signal
+
+    from vae_tfp.data.dataset import prepare_dataset
+
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("noise_src")
+    for i in range(24):
+        lo = rng.uniform(200, 2500)
+        b, a = scipy.signal.butter(4, [lo, min(lo * rng.uniform(1.3, 2.0), 3900)], btype="band", fs=8000)
+        write(root / ("low" if lo < 1200 else "high") / f"n{i}.wav",
+              (0.3 * scipy.signal.lfilter(b, a, rng.standard_normal(12000))).astype(np.float32), 8000)
+    out = tmp_path_factory.mktemp("noise_ds") / "ds"
+    prepare_dataset([root], out, spectrogram_preset("tiny"), progress=False, log=lambda _: None)
+    return out
+
+
+def roughness(images) -> float:
+    """Mean absolute frame-to-frame change of the image: the texture the toy set carries."""
+    return float(np.abs(np.diff(np.asarray(images)[..., 0], axis=2)).mean())
+
+
+@pytest.mark.slow
+def test_stage_two_brings_back_a_texture_that_stage_one_blurs(texture_dataset, tmp_path):
+    from vae_tfp.apps.generate import decode, encode
+    from vae_tfp.data.dataset import open_dataset
+    from vae_tfp.model.training import train
+
+    model = tmp_path / "m"
+    train(texture_dataset, model, model_preset("tiny"), epochs=15, batch_size=8, **QUIET)
+    x = open_dataset(texture_dataset).load("train")
+
+    def recon_roughness(stage):
+        loaded = load_model(model, stage=stage)
+        return roughness(decode(loaded, encode(loaded, x)[0]))
+
+    before = recon_roughness(1)
+    train_adversarial(texture_dataset, model, epochs=25, batch_size=8, **QUIET)
+    after, real = recon_roughness(2), roughness(x)
+    print(f"roughness: real {real:.4f}, stage 1 {before:.4f}, stage 2 {after:.4f}")
+    assert before < 0.5 * real  # stage 1 blurs the texture away
+    assert after > before + 0.4 * (real - before)  # stage 2 brings back much of it
+
+
+def test_save_load_resume_of_both_stages(trained_tiny, tiny_dataset, tmp_path):
+    from vae_tfp.model.training import train
+
+    model = tmp_path / "m"
+    shutil.copytree(trained_tiny, model)
+    stage1 = load_model(model)
+    z = np.random.default_rng(0).standard_normal((3, stage1.config.latent_dim)).astype(np.float32)
+    before = stage1.decoder(z).mean().numpy()
+    with pytest.raises(ModelFileError, match="no adversarial stage"):
+        load_model(model, stage=2)
+    h = train_adversarial(tiny_dataset, model, epochs=1, batch_size=8, **QUIET)
+    assert [r["epoch"] for r in h] == [1]
+    assert {DISCRIMINATOR_FILE, STAGE1_DECODER_FILE} <= {p.name for p in model.iterdir()}
+    info = json.loads((model / "config.json").read_text())
+    assert info["adversarial"]["epochs"] == 1 and info["adversarial"]["config"] == AdversarialConfig().to_dict()
+    assert info["training"] == json.loads((trained_tiny / "config.json").read_text())["training"]
+    np.testing.assert_array_equal(load_model(model, stage=1).decoder(z).mean().numpy(), before)
+    after = load_model(model).decoder(z).mean().numpy()
+    assert not np.allclose(after, before)
+    np.testing.assert_array_equal(load_model(model, stage=2).decoder(z).mean().numpy(), after)
+    with pytest.raises(TrainingError, match="already has an adversarial stage; use --resume"):
+        train_adversarial(tiny_dataset, model, epochs=2, **QUIET)
+    with pytest.raises(TrainingError, match="another configuration"):
+        train_adversarial(tiny_dataset, model, epochs=2, resume=True, config=AdversarialConfig(scales=2), **QUIET)
+    train_adversarial(tiny_dataset, model, epochs=2, batch_size=8, resume=True, **QUIET)
+    history = json.loads((model / "history.json").read_text())
+    assert [(r.get("stage", 1), r["epoch"]) for r in history] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2)]
+    np.testing.assert_array_equal(load_model(model, stage=1).decoder(z).mean().numpy(), before)
+    # without its checkpoints (a committed folder) the stage continues from the folder's own files
+    shutil.rmtree(model / "checkpoints" / "adversarial")
+    h = train_adversarial(tiny_dataset, model, epochs=3, batch_size=8, resume=True, **QUIET)
+    assert [r["epoch"] for r in h] == [1, 2, 3]
+    # more stage-1 epochs would discard the stage-2 decoder
+    with pytest.raises(TrainingError, match="fine-tuned by the adversarial stage"):
+        train(tiny_dataset, model, model_preset("tiny"), epochs=4, batch_size=8, resume=True, **QUIET)
+
+
+def test_bad_input_is_one_line(trained_tiny, tiny_dataset, audio_folder, tmp_path):
+    from vae_tfp.data.dataset import prepare_dataset
+
+    with pytest.raises(ModelFileError, match="no such model folder"):
+        train_adversarial(tiny_dataset, tmp_path / "none", epochs=1, **QUIET)
+    model = tmp_path / "m"
+    shutil.copytree(trained_tiny, model)
+    (model / "decoder.weights.h5").unlink()
+    with pytest.raises(ModelFileError, match="decoder.weights.h5: missing"):
+        train_adversarial(tiny_dataset, model, epochs=1, **QUIET)
+    small = tmp_path / "small_ds"
+    prepare_dataset([audio_folder], small, spectrogram_preset("small"), progress=False, log=lambda _: None)
+    with pytest.raises(ConfigError, match="spectrogram"):
+        train_adversarial(small, trained_tiny, epochs=1, **QUIET)
+
+
+def test_a_nan_loss_stops_the_stage_and_keeps_the_last_good_epoch(trained_tiny, tiny_dataset, tmp_path, monkeypatch):
+    model = tmp_path / "m"
+    shutil.copytree(trained_tiny, model)
+    train_adversarial(tiny_dataset, model, epochs=1, batch_size=8, **QUIET)
+    good = (model / "decoder.weights.h5").read_bytes()
+    terms = AdversarialStage._terms
+    monkeypatch.setattr(AdversarialStage, "_terms", lambda self, x, training: {
+        k: v * float("nan") if k == "d_loss" else v for k, v in terms(self, x, training).items()})
+    with pytest.raises(TrainingError, match="NaN.*epoch 2.*checkpoint \\(epoch 1\\)"):
+        train_adversarial(tiny_dataset, model, epochs=2, batch_size=8, resume=True, **QUIET)
+    assert (model / "decoder.weights.h5").read_bytes() == good
+
+
+def test_the_command_line_runs_both_stages(tiny_dataset, tmp_path, capsys):
+    from vae_tfp.apps.cli import main
+
+    model = tmp_path / "m"
+    assert main(["train", str(tiny_dataset), "--model", str(model), "--preset", "tiny", "--epochs", "1",
+                 "--batch-size", "8", "--adversarial-epochs", "1", "--adv-scales", "2", "--quiet"]) == 0
+    assert "1 adversarial epochs" in capsys.readouterr().out
+    assert json.loads((model / "config.json").read_text())["adversarial"]["config"]["scales"] == 2
+    assert main(["sharpen", str(model), str(tiny_dataset), "--epochs", "2", "--resume", "--adv-scales", "2",
+                 "--batch-size", "8", "--quiet"]) == 0
+    assert main(["sharpen", str(tmp_path / "nothing"), str(tiny_dataset), "--epochs", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such model folder" in err[0]
