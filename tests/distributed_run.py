@@ -2,7 +2,8 @@
 the per-epoch losses and a deterministic held-out loss as JSON on the last line.
 
     python distributed_run.py single|mirrored|multiworker DATA MODEL_DIR
-(multiworker reads TF_CONFIG from the environment.)
+(multiworker reads TF_CONFIG from the environment.) With the mode ``adversarial-single`` or
+``adversarial-mirrored``, stage 1 runs on one device, then the adversarial stage under the strategy.
 """
 
 import json
@@ -14,6 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def main():
     mode, data, model_dir = sys.argv[1:4]
+    adversarial = mode.startswith("adversarial-")
+    mode = mode.removeprefix("adversarial-")
     import tensorflow as tf
 
     if mode == "mirrored":
@@ -28,6 +31,16 @@ def main():
     from vae_tfp.config import model_preset
     from vae_tfp.model.training import train
 
+    if adversarial:
+        from vae_tfp.model.adversarial import train_adversarial
+
+        train(data, model_dir, model_preset("tiny"), epochs=1, batch_size=8, verbose=0, tensorboard=False,
+              log=lambda _: None)
+        history = train_adversarial(data, model_dir, epochs=2, batch_size=8, strategy=strategy, verbose=0,
+                                    tensorboard=False, deterministic=False, log=lambda _: None)
+        print(json.dumps({"replicas": strategy.num_replicas_in_sync,
+                          **{k: [h[k] for h in history] for k in ("recon", "d_loss", "feature_match")}}))
+        return
     # Deterministic ops are not implemented for every collective; the comparison is statistical.
     history = train(data, model_dir, model_preset("tiny").replace(kl_warmup_steps=0), epochs=2, batch_size=8,
                     strategy=strategy, verbose=0, tensorboard=False, deterministic=False, log=lambda _: None)

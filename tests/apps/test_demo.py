@@ -65,5 +65,9 @@ def test_smoke_setup_reuses_what_its_folder_holds(tmp_path, monkeypatch):
     monkeypatch.setenv(SMOKE_DIR_ENV, str(tmp_path))
     assert smoke_setup(epochs=1) == first
     assert [p.stat().st_mtime_ns for p in files] == stamps
+    assert json.loads((first["sharpened"] / "config.json").read_text())["adversarial"]["epochs"] == 1
     smoke_setup(epochs=2)
     assert len(json.loads((first["model"] / "history.json").read_text())) == 2
+    # the sharpened copy follows the model it was made from
+    history = json.loads((first["sharpened"] / "history.json").read_text())
+    assert [h.get("stage", 1) for h in history] == [1, 1, 2]

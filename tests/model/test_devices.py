@@ -34,12 +34,34 @@ def same_layer_kinds(config, width: int = 4):
         latent_dim=steps if steps > 1 else min(config.latent_dim, 4), num_modes=2)
 
 
-def train_step_op_types(config, *, broadcast_upsampling: bool, jit_compile: bool = False, batch_size: int = 2) -> set:
-    """Op types of the traced train step (forward, gradient, optimizer), nested functions included."""
-    vae = VAE(config, xla=broadcast_upsampling)
-    vae.compile(optimizer=make_optimizer(config), jit_compile=jit_compile)
-    vae(tf.zeros((1,) + tuple(config.input_shape)), training=False)
-    vae.optimizer.build(vae.trainable_variables)
+def _stage_two(config, broadcast_upsampling: bool, jit_compile: bool):
+    from vae_tfp.config import AdversarialConfig
+    from vae_tfp.model.adversarial import AdversarialStage, make_adversarial_optimizers
+    from vae_tfp.model.networks import make_decoder, make_encoder
+    from vae_tfp.model.prior import make_prior
+
+    adversarial = AdversarialConfig(filters=4)
+    stage = AdversarialStage(make_encoder(config), make_decoder(config, xla=broadcast_upsampling),
+                             make_prior(config.latent_dim, config.num_modes), config, adversarial)
+    g_opt, d_opt = make_adversarial_optimizers(adversarial)
+    stage.compile(optimizer=g_opt, d_optimizer=d_opt, jit_compile=jit_compile)
+    stage(tf.zeros((1,) + tuple(config.input_shape)))
+    stage.optimizer.build(stage.decoder.trainable_variables)
+    stage.d_optimizer.build(stage.discriminator.trainable_variables)
+    return stage
+
+
+def train_step_op_types(config, *, broadcast_upsampling: bool, jit_compile: bool = False, batch_size: int = 2,
+                        stage: int = 1) -> set:
+    """Op types of the traced train step (forward, gradient, optimizer) of stage 1 (the VAE) or
+    stage 2 (the adversarial stage), nested functions included."""
+    if stage == 2:
+        vae = _stage_two(config, broadcast_upsampling, jit_compile)
+    else:
+        vae = VAE(config, xla=broadcast_upsampling)
+        vae.compile(optimizer=make_optimizer(config), jit_compile=jit_compile)
+        vae(tf.zeros((1,) + tuple(config.input_shape)), training=False)
+        vae.optimizer.build(vae.trainable_variables)
     step = tf.function(vae.train_step, jit_compile=jit_compile)
     graph = step.get_concrete_function(tf.TensorSpec((batch_size,) + tuple(config.input_shape), tf.float32)).graph
     graph_def = graph.as_graph_def()
@@ -75,6 +97,21 @@ def test_determinism_defaults_follow_the_device(monkeypatch):
     _fake_gpu(monkeypatch)
     assert determinism_plan(None, False)["op_determinism"] is False
     assert determinism_plan(True, False) == {"op_determinism": True, "broadcast_upsampling": True, "gpu": True}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))
+def test_the_adversarial_train_step_has_deterministic_gpu_kernels_when_determinism_is_on(preset, monkeypatch):
+    """The same audit for stage 2 (decoder + discriminator + two Adams), as it would run on a GPU with
+    determinism requested: the discriminator's pooling and LeakyReLU gradients included."""
+    from vae_tfp.model.devices import determinism_plan
+
+    _fake_gpu(monkeypatch)
+    config = same_layer_kinds(model_preset(preset))
+    plan = determinism_plan(True, False)
+    ops = train_step_op_types(config, broadcast_upsampling=plan["broadcast_upsampling"], stage=2)
+    assert plan["op_determinism"] and {"AvgPoolGrad", "LeakyReluGrad", "Conv2DBackpropFilter"} <= ops
+    assert not ops & NONDETERMINISTIC_GPU_OPS, sorted(ops & NONDETERMINISTIC_GPU_OPS)
 
 
 @pytest.mark.slow

@@ -72,3 +72,14 @@ def test_multi_worker_on_localhost(single, tiny_dataset, tmp_path):
     assert _close(outs[0]["val_neg_elbo"], single["val_neg_elbo"], 0.1), (outs[0], single)
     assert (tmp_path / "m" / "config.json").exists()  # written by the chief only
     assert not list(tmp_path.glob("m.worker-*"))
+
+
+@pytest.mark.slow
+def test_the_adversarial_stage_on_two_logical_cpus(tiny_dataset, tmp_path):
+    single = _run("adversarial-single", tiny_dataset, tmp_path / "s")
+    mirrored = _run("adversarial-mirrored", tiny_dataset, tmp_path / "m")
+    assert mirrored["replicas"] == 2 and single["replicas"] == 1
+    # the same stage-1 model, the same global batches: losses agree up to the replicas' own noise
+    assert _close(mirrored["recon"], single["recon"], 0.1), (mirrored, single)
+    assert _close(mirrored["d_loss"], single["d_loss"], 0.1), (mirrored, single)
+    assert (tmp_path / "m" / "discriminator.weights.h5").exists()

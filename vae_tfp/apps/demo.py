@@ -154,18 +154,21 @@ SMOKE_DIR_ENV = "VAE_TFP_SMOKE_DIR"
 def smoke_setup(root: str | os.PathLike | None = None, *, epochs: int = 2, train_model: bool = True,
                 log=lambda _: None) -> dict[str, Path]:
     """A tiny end-to-end setup in seconds, for notebook smoke runs and tests: three instruments'
-    notes rendered at 8 kHz, prepared with the ``tiny`` preset, and a ``tiny`` model trained on them.
+    notes rendered at 8 kHz, prepared with the ``tiny`` preset, a ``tiny`` model trained on them,
+    and a copy of it through one epoch of the adversarial stage.
 
-    What ``root`` already holds is reused: the rendered audio, a dataset of the ``tiny`` config and
-    a model trained for at least ``epochs`` epochs.
+    What ``root`` already holds is reused: the rendered audio, a dataset of the ``tiny`` config,
+    a model trained for at least ``epochs`` epochs and its sharpened copy.
 
     Args:
         root: The folder; default ``$VAE_TFP_SMOKE_DIR`` if set, else a new temporary folder.
 
     Returns:
-        ``{"audio": folder, "notes": dataset, "model": model folder}`` (the model folder only
-        with ``train_model``).
+        ``{"audio": folder, "notes": dataset, "model": model folder, "sharpened": model folder}``
+        (the model folders only with ``train_model``).
     """
+    import shutil
+
     import json
     import tempfile
 
@@ -183,7 +186,15 @@ def smoke_setup(root: str | os.PathLike | None = None, *, epochs: int = 2, train
         return {"audio": audio, "notes": notes}
     model = root / "model-tiny"
     trained = len(json.loads((model / HISTORY).read_text())) if (model / CONFIG).exists() else 0
+    sharpened = root / "model-tiny-sharpened"
     if trained < epochs:
         train(notes, model, model_preset("tiny"), epochs=epochs, batch_size=8,
               resume=(model / "checkpoints").exists(), verbose=0, tensorboard=False, log=log)
-    return {"audio": audio, "notes": notes, "model": model}
+        shutil.rmtree(sharpened, ignore_errors=True)
+    if not (sharpened / CONFIG).exists() or "adversarial" not in json.loads((sharpened / CONFIG).read_text()):
+        from ..model.adversarial import train_adversarial
+
+        shutil.rmtree(sharpened, ignore_errors=True)
+        shutil.copytree(model, sharpened, ignore=shutil.ignore_patterns("checkpoints"))
+        train_adversarial(notes, sharpened, epochs=1, batch_size=8, verbose=0, tensorboard=False, log=log)
+    return {"audio": audio, "notes": notes, "model": model, "sharpened": sharpened}

@@ -111,3 +111,34 @@ def show_metrics(result: dict, *, components: bool = False) -> str:
     markup = metrics_table_html(result, components=components)
     display(HTML(markup))
     return markup
+
+
+def show_stages(model_dir, images: np.ndarray, *, n_samples: int = 4, seed: int = 0,
+                inversion: Inversion = DEFAULT_INVERSION) -> dict[str, np.ndarray]:
+    """Before / after the adversarial stage, side by side with players (Jupyter): each real clip
+    beside its reconstruction by the stage-1 and the stage-2 decoder, then the same prior draws
+    decoded by both.
+
+    Args:
+        model_dir: A model folder that went through the adversarial stage (``vae-tfp sharpen``).
+        images: Real clips [n, H, W, 1] to reconstruct.
+
+    Returns:
+        ``{"stage 1": reconstructions, "stage 2": ..., "samples stage 1": ..., "samples stage 2": ...}``.
+    """
+    from ..model.prior import sample_prior
+    from ..model.saving import load_model
+    from .generate import decode, encode
+
+    after = load_model(model_dir, stage=2)
+    before = load_model(model_dir, parts=("decoder",), stage=1)
+    means, _ = encode(after, images)
+    z = sample_prior(after, n_samples, seed=seed)
+    out = {"stage 1": decode(before, means), "stage 2": decode(after, means),
+           "samples stage 1": decode(before, z), "samples stage 2": decode(after, z)}
+    config = after.spectrogram_config
+    show_row([im for i in range(len(images)) for im in (images[i], out["stage 1"][i], out["stage 2"][i])], config,
+             titles=[t for i in range(len(images)) for t in (f"real {i}", "stage 1", "stage 2")], inversion=inversion)
+    show_row([im for i in range(n_samples) for im in (out["samples stage 1"][i], out["samples stage 2"][i])], config,
+             titles=[t for i in range(n_samples) for t in (f"sample {i}, stage 1", "stage 2")], inversion=inversion)
+    return out
