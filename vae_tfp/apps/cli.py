@@ -285,7 +285,8 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         kind = {"loss": str, "scales": COUNT, "filters": COUNT, "layers": COUNT}.get(field.name, NON_NEGATIVE)
         adversarial.add_argument(f"--adv-{field.name.replace('_', '-')}", dest=f"adv_{field.name}", default=None,
                                  type=kind, choices=ADVERSARIAL_LOSSES if field.name == "loss" else None,
-                                 help=f"adversarial stage: {field.name} (default: {field.default})")
+                                 help=f"adversarial stage: {field.name} (default: "
+                                      f"{'1 / std of the training images' if field.default is None else field.default})")
     spec = {}
     for default in ("default", "small"):
         spec[default] = group()

@@ -48,7 +48,8 @@ LEAK = 0.2  # LeakyReLU slope of the discriminator (MelGAN, HiFi-GAN)
 def make_discriminator(model_config: ModelConfig, config: AdversarialConfig) -> keras.Model:
     """A multi-scale patch discriminator on spectrogram images.
 
-    Each scale (the image, then average-pooled by 2 per further scale) has ``config.layers``
+    The image is multiplied by ``config.input_scale`` (silence stays 0; None counts as 1 here,
+    :func:`train_adversarial` resolves it from the data first). Each scale (the image, then average-pooled by 2 per further scale) has ``config.layers``
     stride-2 4x4 convs with LeakyReLU, one 3x3 conv and a 3x3 conv to one channel of patch logits.
 
     Returns:
@@ -56,7 +57,7 @@ def make_discriminator(model_config: ModelConfig, config: AdversarialConfig) -> 
         ``config.layers + 1`` hidden feature maps then the logits map [batch, h, w, 1] (float32).
     """
     inputs = keras.Input(shape=model_config.input_shape, name="image")
-    x = keras.layers.Rescaling(2.0, offset=-1.0, name="disc_to_pm1")(inputs)
+    x = keras.layers.Rescaling(config.input_scale or 1.0, name="disc_input_scale")(inputs)
     outputs = []
     for s in range(config.scales):
         if s:
@@ -205,17 +206,26 @@ class AdversarialStage(keras.Model):
 
 
 def make_adversarial_optimizers(config: AdversarialConfig, *, mixed_float16: bool = False):
-    """Adam for the decoder and the discriminator (beta_1 0.5, beta_2 0.9, as in GAN practice);
-    under ``mixed_float16`` the discriminator's is loss-scaled (Keras' ``compile`` scales the
-    decoder's itself)."""
-    make = lambda: keras.optimizers.Adam(config.learning_rate, beta_1=0.5, beta_2=0.9)  # noqa: E731
-    d_opt = make()
+    """Adam for the decoder and the discriminator at their own rates (beta_1 0.5, beta_2 0.9, as in
+    GAN practice); under ``mixed_float16`` the discriminator's is loss-scaled (Keras' ``compile``
+    scales the decoder's itself)."""
+    g_opt = keras.optimizers.Adam(config.learning_rate, beta_1=0.5, beta_2=0.9)
+    d_opt = keras.optimizers.Adam(config.discriminator_learning_rate, beta_1=0.5, beta_2=0.9)
     if mixed_float16:
         d_opt = keras.mixed_precision.LossScaleOptimizer(d_opt)
-    return make(), d_opt
+    return g_opt, d_opt
 
 
 # --- training ---------------------------------------------------------------------------------
+
+def input_scale_of(dataset, record: dict | None = None, *, n: int = 64) -> float:
+    """The discriminator's input scale for ``config.input_scale=None``: the one a stage-2 record
+    holds, else ``1 / std`` of the first ``n`` training images (deterministic for a dataset)."""
+    if record and record.get("config", {}).get("input_scale"):
+        return float(record["config"]["input_scale"])
+    std = float(np.std(dataset.load("train", limit=n)))
+    return float(f"{1.0 / max(std, 1e-3):.4g}")
+
 
 class AdversarialEpochEnd(EpochEnd):
     """Stage 2's epoch end: as stage 1's (NaN guard, diagnostics, history, checkpoint, TensorBoard),
@@ -289,7 +299,7 @@ def train_adversarial(
 
     @_restores_global_state
     def run():
-        nonlocal strategy
+        nonlocal strategy, config
         info = read_model_info(model_dir)
         path = info.path
         cfg = info.model_config
@@ -297,6 +307,8 @@ def train_adversarial(
         dataset.check_config(cfg.spectrogram, "the model")
         ckpt_dir = path / CHECKPOINTS / ADVERSARIAL_CHECKPOINTS
         done_record = info.raw.get("adversarial")
+        if config.input_scale is None:
+            config = config.replace(input_scale=input_scale_of(dataset, done_record))
         has_ckpt = bool(tf.train.latest_checkpoint(os.fspath(ckpt_dir))) if ckpt_dir.is_dir() else False
         if not resume and (has_ckpt or done_record):
             raise TrainingError(f"{path}: already has an adversarial stage; use --resume to continue it")
@@ -380,7 +392,8 @@ def train_adversarial(
         if dataset.n_clips("train") < batch_size:
             raise TrainingError(f"{dataset.path}: the train split has {dataset.n_clips('train')} clips, fewer than "
                                 f"--batch-size {batch_size}; the adversarial stage trains on full batches")
-        log(f"adversarial stage of {path} on {dataset.n_clips('train')} clips, epochs {initial + 1}..{epochs}")
+        log(f"adversarial stage of {path} on {dataset.n_clips('train')} clips, epochs {initial + 1}..{epochs} "
+            f"(discriminator input x {config.input_scale:g})")
         stage.fit(train_ds, epochs=epochs, initial_epoch=initial, steps_per_epoch=steps_per_epoch,
                   callbacks=callbacks, verbose=verbose)
         return history
