@@ -135,8 +135,9 @@ def test_a_failing_cell_is_caught(page, lab):
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory):
-    """`make demo`'s pipeline (`run_demo`) at smoke size: the tiny embedded set, one epoch.
+def demo_report(tmp_path_factory, shared_smoke):
+    """`make demo`'s pipeline (`run_demo`) at smoke size: the tiny embedded set, one epoch, the
+    smoke setup's sharpened model standing in for the committed ones it opens with.
     ``VAE_TFP_REPORT=outputs/demo/index.html`` checks a report already written instead."""
     from vae_tfp.apps.demo import run_demo, smoke_setup
 
@@ -146,7 +147,8 @@ def demo_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     smoke_setup(root / "data", train_model=False)  # the tiny embedded subset, which run_demo reuses
     result = run_demo(root / "out", data_dir=root / "data", spec="tiny", preset="tiny", epochs=1,
-                      roundtrip_files_per_set=2, sample_metrics_n=32, log=lambda _: None)
+                      roundtrip_files_per_set=2, sample_metrics_n=32, committed=[shared_smoke["sharpened"]],
+                      log=lambda _: None)
     return Path(result["report"])
 
 

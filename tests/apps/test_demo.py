@@ -71,3 +71,29 @@ def test_smoke_setup_reuses_what_its_folder_holds(tmp_path, monkeypatch):
     # the sharpened copy follows the model it was made from
     history = json.loads((first["sharpened"] / "history.json").read_text())
     assert [h.get("stage", 1) for h in history] == [1, 1, 2]
+
+
+def test_the_demo_report_opens_with_the_committed_models(shared_smoke, tmp_path):
+    """`make demo`'s report: the committed models first (a sharpened one with its stage-1 decoder's
+    samples and reconstructions beside), then the run's own model under its own heading."""
+    import re
+
+    from vae_tfp.apps.demo import committed_report_models
+    from vae_tfp.apps.report import write_report
+    from vae_tfp.audio.spectrogram import Inversion
+
+    audio = shared_smoke["audio"]
+    lead = committed_report_models([shared_smoke["sharpened"], tmp_path / "not_a_model"], audio)
+    assert len(lead) == 1 and lead[0].files and lead[0].interpolate
+    held_out = open_dataset(shared_smoke["notes"]).split_clips("test")
+    assert str(lead[0].files[0]) in {c["source"] for c in held_out}  # held out of the model's training
+    index = write_report(shared_smoke["model"], tmp_path / "report", lead=lead, n_samples=2,
+                         inversion=Inversion(n_iter=2), model_title="This run")
+    page = index.read_text()
+    headings = re.findall(r"<h([23])>([^<]*)</h\1>", page)
+    assert headings[0][1].startswith("The committed model") and ("2", "This run") in headings
+    assert headings.index(("2", "This run")) > headings.index(("3", "Samples from the prior, before / after the "
+                                                                  "adversarial stage"))
+    assert page.count("stage 1: ") >= 2 + 1  # both draws and the reconstruction by the stage-1 decoder
+    for src in re.findall(r'src="([^"]+)"', page):
+        assert (index.parent / src).is_file(), src

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 from ..audio.io import find_audio_files
 from ..config import spectrogram_preset
@@ -92,16 +93,53 @@ def ensure_music_data(data_dir: str | os.PathLike, *, source: str | os.PathLike 
                          workers=workers, log=log, clip_hop=MUSIC_CLIP_HOP, check_sources=installed)
 
 
+COMMITTED_MODELS = ("saved_models/demo", "saved_models/music")  # what `make demo`'s report opens with
+
+
+def committed_report_models(model_dirs: Sequence[str | os.PathLike], audio_dir: str | os.PathLike,
+                            music_source: str | os.PathLike = MUSIC_SOURCE) -> list:
+    """The committed models a demo report opens with (those of ``model_dirs`` that exist), each with
+    a held-out file of its own data, an unseen file (a chorale; neither model trained on them) and an
+    interpolation between two held-out files."""
+    from ..data.dataset import files_in_split
+    from ..model.saving import read_model_info
+    from .report import ReportModel
+
+    audio_dir = Path(audio_dir)
+    chorales = find_audio_files(audio_dir / "chorales")
+    models = []
+    for folder in map(Path, model_dirs):
+        if not (folder / "config.json").is_file():
+            continue
+        info = read_model_info(folder)
+        music = info.model_config.name == "music"
+        source = Path(music_source) if music else audio_dir / "notes"
+        held = files_in_split([source], "test") if source.is_dir() else []
+        picks = held[:: max(1, len(held) // 2)][:2]
+        stage2 = " after the adversarial stage" if "adversarial" in info.raw else ""
+        what = "Debian's singularity-music (CC BY-SA 3.0)" if music else "the embedded notes"
+        models.append(ReportModel(
+            folder, f"The committed model {folder} ({info.model_config.name} preset, "
+                    f"{info.spectrogram_config.n_bins}x{info.spectrogram_config.n_frames}{stage2}), trained on {what}",
+            files=picks[:1] + chorales[:1], interpolate=tuple(map(os.fspath, picks)) if len(picks) == 2 else None,
+            note=(f"{picks[0].name}: held out of its training (test split); " if picks else "")
+            + (f"{chorales[0].name}: a Bach chorale, unlike anything it was trained on." if chorales else "")))
+    return models
+
+
 def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", spec: str = "small",
              preset: str = "small", epochs: int = 30, workers: int = 1, roundtrip_files_per_set: int = 8,
-             sample_metrics_n: int = 256, log=print) -> dict:
+             sample_metrics_n: int = 256, committed: Sequence[str | os.PathLike] = COMMITTED_MODELS,
+             log=print) -> dict:
     """The main job on the embedded data, end to end.
 
     Renders and prepares the embedded data, measures the representation's round trip, trains a
     short run of a CPU preset (resuming the previous run in ``out``) and refits its prior to the codes,
     evaluates it on the held-out split — reconstruction and, with ``sample_metrics_n`` prior
-    samples, the generation metrics — and writes ``out/index.html`` with the metrics table,
-    samples, reconstructions and an interpolation.
+    samples, the generation metrics — and writes ``out/index.html``: first the ``committed``
+    512x512 models (samples, reconstructions of a held-out and an unseen file, an interpolation;
+    before / after for a model sharpened by the adversarial stage), then this run's model with
+    its metrics table, samples, reconstructions and an interpolation.
 
     Returns:
         A summary with the output paths, the round-trip metrics and the evaluation.
@@ -135,9 +173,13 @@ def run_demo(out: str | os.PathLike, *, data_dir: str | os.PathLike = "data", sp
     metrics.pop("kl_per_dim", None)
     samples = metrics.pop("samples", None)
     files, pair = default_report_inputs(data["audio"])
+    lead = committed_report_models(committed, data["audio"])
+    log(f"report: the committed models {[os.fspath(m.model_dir) for m in lead]}, then this run's")
     index = write_report(model_dir, out, files=files, interpolate=pair,
                          metrics={**metrics, "train_seconds": round(train_seconds, 1)}, sample_metrics=samples,
-                         title=f"vae_tfp demo: {preset} preset on the embedded notes")
+                         title="vae_tfp demo", lead=lead,
+                         model_title=f"This run: the {preset} preset, {epochs} epochs on this machine's CPU "
+                                     f"({train_seconds / 60:.0f} min) — a short run, not the committed model")
     return {"report": os.fspath(index), "model": os.fspath(model_dir),
             "datasets": {k: os.fspath(v) for k, v in data.items()},
             "roundtrip": rt["metrics_path"], "roundtrip_summary": rt["summary"], "evaluation": metrics,

@@ -77,8 +77,10 @@ GENERATE_BATCH = 64  # samples decoded, inverted and written at a time: memory s
 
 
 def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | None = None,
-                temperature: float = 1.0, inversion: Inversion = DEFAULT_INVERSION, batch_size: int = GENERATE_BATCH, progress: bool = True) -> dict:
+                temperature: float = 1.0, inversion: Inversion = DEFAULT_INVERSION, batch_size: int = GENERATE_BATCH, progress: bool = True,
+                stage: int | None = None) -> dict:
     """Samples the prior (optionally one component, or scaled), decodes the mean, inverts to audio.
+    ``stage`` picks the decoder of a folder that went through the adversarial stage (1: before it).
 
     Written to disk ``batch_size`` samples at a time, so memory does not grow with ``n`` (but
     for the latents and ``results.json``'s list, ~1 KB a sample). Free space is checked before
@@ -87,7 +89,7 @@ def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | N
     """
     from tqdm.auto import tqdm
 
-    model = load_model(model_dir, parts=("decoder", "prior"))
+    model = load_model(model_dir, parts=("decoder", "prior"), stage=stage)
     z = sample_prior(model, n, seed=seed, component=component, temperature=temperature)
     w = _Writer(out, model.spectrogram_config)
     summary = dict(operation="generate", model=os.fspath(model_dir), seed=seed, component=component,
@@ -113,10 +115,11 @@ def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | N
 
 
 def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_clips: int | None = 4,
-                   inversion: Inversion = DEFAULT_INVERSION, log=print) -> dict:
+                   inversion: Inversion = DEFAULT_INVERSION, log=print, stage: int | None = None) -> dict:
     """Any audio file → clips → encode → decode → audio, beside the original and the round-trip
-    ceiling (the original's image inverted directly), with their metrics."""
-    model = load_model(model_dir, parts=("encoder", "decoder"))
+    ceiling (the original's image inverted directly), with their metrics (``stage`` as
+    :func:`op_generate`)."""
+    model = load_model(model_dir, parts=("encoder", "decoder"), stage=stage)
     config = model.spectrogram_config
     w = _Writer(out, config)
     skipped = []

@@ -300,6 +300,15 @@ def _prepare(entries, splits, sources, out: Path, config: SpectrogramConfig, *, 
     return manifest
 
 
+def files_in_split(sources: Sequence[str | os.PathLike], split: str, *,
+                   split_fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> list[Path]:
+    """The audio files of ``sources`` that :func:`prepare_dataset` (same fractions and seed) puts in
+    ``split``, without preparing anything: e.g. files a model trained on them never saw."""
+    entries = _discover(sources)
+    splits = assign_splits([e["key"] for e in entries], split_fractions, seed)
+    return [e["path"] for e in entries if splits[e["key"]] == split]
+
+
 def _discover(sources: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
     entries = []
     for src in sources:
