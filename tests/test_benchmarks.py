@@ -135,3 +135,12 @@ def test_music_benchmark_reports_time_structure_and_draws_the_picture(tmp_path, 
     rows = {r["set"]: r for r in result["samples"]["rows"]}
     assert rows["real (held-out)"]["time_w1"] < rows["white noise"]["time_w1"] and "two_sample" in rows["prior T=1"]
     assert Path(result["picture"]).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_adversarial_toy_measures_each_variant_against_stage_one(tmp_path):
+    out = run(tmp_path, "adversarial_toy.py", "--epochs", "1", "--stage1-epochs", "1", "--variants", "default",
+              "anchor only (control)")
+    assert [r["variant"] for r in out["rows"]] == ["stage 1", "default", "anchor only (control)"]
+    assert out["real_roughness"] > 0 and all(r["recon_roughness"] >= 0 and r["recon_mse"] > 0 for r in out["rows"])
+    assert out["rows"][2]["changes"] == {"adversarial_weight": 0.0, "feature_weight": 0.0}

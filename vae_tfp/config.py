@@ -541,6 +541,9 @@ class AdversarialConfig:
             to [-1, 1] the discriminator's units all sat on one side of their LeakyReLU and it
             stayed blind (hinge loss 2.00 for 8 epochs on the demo model; scaled to unit spread:
             100 % on held-out reconstructions after 60 steps, docs/experiments.md).
+        frequency_position: Give the discriminator each row's frequency as an input channel
+            (CoordConv). A patch discriminator is blind to where a patch sits, and stage 2 on the demo
+            model painted noise near 10 kHz, where the notes have none (docs/experiments.md, "Stage 2").
     """
 
     scales: int = 3
@@ -553,12 +556,15 @@ class AdversarialConfig:
     learning_rate: float = 1e-4
     discriminator_learning_rate: float = 1e-3
     input_scale: float | None = None
+    frequency_position: bool = False
 
     def __post_init__(self) -> None:
         for name, top in (("scales", 4), ("filters", 512), ("layers", 6)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
                 raise ConfigError(f"{name}={v!r} must be an integer in [1, {top}]")
+        if not isinstance(self.frequency_position, bool):
+            raise ConfigError(f"frequency_position={self.frequency_position!r} must be true or false")
         if self.loss not in ADVERSARIAL_LOSSES:
             raise ConfigError(f"loss={self.loss!r} must be one of {ADVERSARIAL_LOSSES}")
         for name in ("adversarial_weight", "feature_weight", "recon_weight", "learning_rate",

@@ -282,6 +282,11 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     run.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     adversarial = group()
     for field in dataclasses.fields(AdversarialConfig):
+        if field.type in (bool, "bool"):
+            adversarial.add_argument(f"--adv-{field.name.replace('_', '-')}", dest=f"adv_{field.name}", default=None,
+                                     action=argparse.BooleanOptionalAction,
+                                     help=f"adversarial stage: {field.name} (default: {field.default})")
+            continue
         kind = {"loss": str, "scales": COUNT, "filters": COUNT, "layers": COUNT}.get(field.name, NON_NEGATIVE)
         adversarial.add_argument(f"--adv-{field.name.replace('_', '-')}", dest=f"adv_{field.name}", default=None,
                                  type=kind, choices=ADVERSARIAL_LOSSES if field.name == "loss" else None,

@@ -125,6 +125,26 @@ def chorale_paths(n: int) -> list[Path]:
     return paths[:n]
 
 
+def render_band_noise(folder: str | os.PathLike, *, n: int = 24, sample_rate: int = 8000, seconds: float = 1.5,
+                      seed: int = 0) -> Path:
+    """Clips of band-limited noise (a random band between 200 Hz and 3.9 kHz each) under
+    ``folder/low`` and ``folder/high``: a fine speckle texture along time that no small code can
+    hold, so a decoder trained on a pixel likelihood blurs it (the adversarial stage's toy set).
+
+    Returns:
+        ``folder``.
+    """
+    import scipy.signal
+
+    folder, rng = Path(folder), np.random.default_rng(seed)
+    for i in range(n):
+        lo = rng.uniform(200, 2500)
+        b, a = scipy.signal.butter(4, [lo, min(lo * rng.uniform(1.3, 2.0), 3900)], btype="band", fs=sample_rate)
+        noise = 0.3 * scipy.signal.lfilter(b, a, rng.standard_normal(int(seconds * sample_rate)))
+        write_wav(folder / ("low" if lo < 1200 else "high") / f"n{i}.wav", noise.astype(np.float32), sample_rate)
+    return folder
+
+
 def render_demo_data(
     out: str | os.PathLike,
     *,

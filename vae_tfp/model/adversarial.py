@@ -45,6 +45,17 @@ LEAK = 0.2  # LeakyReLU slope of the discriminator (MelGAN, HiFi-GAN)
 
 # --- the discriminator ------------------------------------------------------------------------
 
+class FrequencyPosition(keras.layers.Layer):
+    """Appends a channel holding each row's frequency position, -1 (lowest bin) to +1 (CoordConv,
+    Liu et al. 2018). A convolutional discriminator is blind to where a patch sits; spectrograms
+    are not the same at every frequency (noise that is real at 2 kHz is an artefact at 10 kHz)."""
+
+    def call(self, x):
+        shape = tf.shape(x)
+        ramp = tf.cast(tf.linspace(-1.0, 1.0, shape[1]), x.dtype)[None, :, None, None]
+        return tf.concat([x, tf.broadcast_to(ramp, tf.concat([shape[:3], [1]], 0))], axis=-1)
+
+
 def make_discriminator(model_config: ModelConfig, config: AdversarialConfig) -> keras.Model:
     """A multi-scale patch discriminator on spectrogram images.
 
@@ -58,6 +69,8 @@ def make_discriminator(model_config: ModelConfig, config: AdversarialConfig) -> 
     """
     inputs = keras.Input(shape=model_config.input_shape, name="image")
     x = keras.layers.Rescaling(config.input_scale or 1.0, name="disc_input_scale")(inputs)
+    if config.frequency_position:
+        x = FrequencyPosition(name="disc_frequency_position")(x)
     outputs = []
     for s in range(config.scales):
         if s:
