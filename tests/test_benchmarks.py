@@ -144,3 +144,14 @@ def test_adversarial_toy_measures_each_variant_against_stage_one(tmp_path):
     assert [r["variant"] for r in out["rows"]] == ["stage 1", "default", "anchor only (control)"]
     assert out["real_roughness"] > 0 and all(r["recon_roughness"] >= 0 and r["recon_mse"] > 0 for r in out["rows"])
     assert out["rows"][2]["changes"] == {"adversarial_weight": 0.0, "feature_weight": 0.0}
+
+
+def test_stages_picture_draws_five_rows_of_four(tmp_path, shared_smoke):
+    from PIL import Image
+
+    png = tmp_path / "stages.png"
+    out = run(tmp_path, "stages_picture.py", "--model", str(shared_smoke["sharpened"]), "--data",
+              str(shared_smoke["notes"]), "--split", "train", "--out", str(png))
+    assert out["rows"][0] == "real (held out)" and len(out["rows"]) == 5
+    width, height = Image.open(png).size
+    assert width == 4 * 2.6 * 80 and height == 5 * 2.6 * 80
