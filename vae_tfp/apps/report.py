@@ -77,7 +77,10 @@ def model_sections(model: ReportModel, out: Path, folder: str, *, n_samples: int
                                  inversion=inversion, log=lambda _: None, stage=1)
             stage1 = [c for c, item in zip(_cards(old["items"], where("reconstructions_stage1"), "stage 1: "),
                                            old["items"]) if item["name"].endswith("_reconstruction")]
-            cards = [c for i, c in enumerate(cards) for c in ([c, stage1[i // 3]] if i % 3 == 1 else [c])]
+            merged = []  # per file: original, round trip, then the stage-1 and the stage-2 reconstruction
+            for i, card in enumerate(cards):
+                merged += [card, stage1[i // 3]] if i % 3 == 1 else [card]
+            cards = merged
         sections.append(_section("Reconstructions", cards,
                                  "For each file: the original, the round-trip ceiling of the representation (its own "
                                  "spectrogram inverted)" + (", the stage-1 reconstruction" if sharpened else "")
