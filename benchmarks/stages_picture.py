@@ -16,11 +16,9 @@ from common import emit  # noqa: E402
 def main():
     import numpy as np
 
-    from vae_tfp.apps.generate import decode, encode
+    from vae_tfp.apps.generate import compare_stages
     from vae_tfp.apps.notebook import plot_grid
     from vae_tfp.data.dataset import open_dataset
-    from vae_tfp.model.prior import sample_prior
-    from vae_tfp.model.saving import load_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -32,12 +30,9 @@ def main():
     data = open_dataset(args.data)
     clips = data.load(args.split)
     x = clips[np.linspace(0, len(clips) - 1, 4).astype(int)]
-    after, before = load_model(args.model, stage=2), load_model(args.model, parts=("decoder",), stage=1)
-    z = sample_prior(after, 4, seed=args.seed)
-    means = encode(after, x)[0]
-    rows = {"real (held out)": x, "reconstruction, stage 1": decode(before, means),
-            "reconstruction, stage 2": decode(after, means), "prior sample, stage 1": decode(before, z),
-            "prior sample, stage 2": decode(after, z)}
+    out = compare_stages(args.model, x, n_samples=4, seed=args.seed)
+    rows = {"real (held out)": x, "reconstruction, stage 1": out["stage 1"], "reconstruction, stage 2": out["stage 2"],
+            "prior sample, stage 1": out["samples stage 1"], "prior sample, stage 2": out["samples stage 2"]}
     fig = plot_grid([im for row in rows.values() for im in row], data.config,
                     titles=[f"{name} {i}" for name in rows for i in range(4)], ncols=4, size=2.6)
     fig.savefig(args.out, dpi=80)

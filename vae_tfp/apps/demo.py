@@ -209,9 +209,8 @@ def smoke_setup(root: str | os.PathLike | None = None, *, epochs: int = 2, train
         ``{"audio": folder, "notes": dataset, "model": model folder, "sharpened": model folder}``
         (the model folders only with ``train_model``).
     """
-    import shutil
-
     import json
+    import shutil
     import tempfile
 
     from ..config import model_preset

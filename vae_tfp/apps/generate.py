@@ -60,3 +60,20 @@ def reconstruct(model, images: np.ndarray) -> np.ndarray:
     """Encode (posterior mean) then decode (mean): images → reconstructed images."""
     means, _ = encode(model, images)
     return decode(model, means)
+
+
+def compare_stages(model_dir, images: np.ndarray, *, n_samples: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
+    """A folder that went through the adversarial stage, before and after: ``images`` reconstructed
+    (posterior means) by the stage-1 and the stage-2 decoder, and the same prior draws decoded by both.
+
+    Returns:
+        ``{"stage 1": reconstructions, "stage 2": ..., "samples stage 1": ..., "samples stage 2": ...}``.
+    """
+    from ..model.saving import load_model
+
+    after = load_model(model_dir, stage=2)
+    before = load_model(model_dir, parts=("decoder",), stage=1)
+    means, _ = encode(after, images)
+    z = sample_prior(after, n_samples, seed=seed)
+    return {"stage 1": decode(before, means), "stage 2": decode(after, means),
+            "samples stage 1": decode(before, z), "samples stage 2": decode(after, z)}

@@ -126,17 +126,11 @@ def show_stages(model_dir, images: np.ndarray, *, n_samples: int = 4, seed: int 
     Returns:
         ``{"stage 1": reconstructions, "stage 2": ..., "samples stage 1": ..., "samples stage 2": ...}``.
     """
-    from ..model.prior import sample_prior
-    from ..model.saving import load_model
-    from .generate import decode, encode
+    from ..model.saving import read_model_info
+    from .generate import compare_stages
 
-    after = load_model(model_dir, stage=2)
-    before = load_model(model_dir, parts=("decoder",), stage=1)
-    means, _ = encode(after, images)
-    z = sample_prior(after, n_samples, seed=seed)
-    out = {"stage 1": decode(before, means), "stage 2": decode(after, means),
-           "samples stage 1": decode(before, z), "samples stage 2": decode(after, z)}
-    config = after.spectrogram_config
+    out = compare_stages(model_dir, images, n_samples=n_samples, seed=seed)
+    config = read_model_info(model_dir).spectrogram_config
     show_row([im for i in range(len(images)) for im in (images[i], out["stage 1"][i], out["stage 2"][i])], config,
              titles=[t for i in range(len(images)) for t in (f"real {i}", "stage 1", "stage 2")], inversion=inversion)
     show_row([im for i in range(n_samples) for im in (out["samples stage 1"][i], out["samples stage 2"][i])], config,

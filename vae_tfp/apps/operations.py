@@ -19,7 +19,7 @@ from ..audio.io import write_wav
 from ..data.dataset import MANIFEST, DatasetLike, open_dataset
 from ..errors import ConfigError, DatasetError, VaeTfpError
 from ..files import DISK_FULL_FREE_BYTES, free_bytes, human_size, write_json_atomic
-from .generate import decode, encode, file_clips, reconstruct, to_audio
+from .generate import decode, encode, file_clips, to_audio
 from ..model.prior import sample_prior
 from .latent import interpolate, label_vector, plot_projection, project, weighted_average
 from ..audio.metrics import log_spectral_distance, roundtrip, spectral_convergence
@@ -115,11 +115,14 @@ def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | N
 
 
 def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_clips: int | None = 4,
-                   inversion: Inversion = DEFAULT_INVERSION, log=print, stage: int | None = None) -> dict:
+                   inversion: Inversion = DEFAULT_INVERSION, log=print, stage: int | None = None,
+                   beside_stage1: bool = False) -> dict:
     """Any audio file → clips → encode → decode → audio, beside the original and the round-trip
     ceiling (the original's image inverted directly), with their metrics (``stage`` as
-    :func:`op_generate`)."""
+    :func:`op_generate`). ``beside_stage1``: for a folder that went through the adversarial stage,
+    also the same codes decoded by the stage-1 decoder (``NAME_reconstruction_stage1``)."""
     model = load_model(model_dir, parts=("encoder", "decoder"), stage=stage)
+    before = load_model(model_dir, parts=("decoder",), stage=1) if beside_stage1 else None
     config = model.spectrogram_config
     w = _Writer(out, config)
     skipped = []
@@ -130,19 +133,22 @@ def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_cl
             skipped.append({"path": os.fspath(f), "reason": str(err)})
             log(f"skipped {err}")
             continue
-        recon = reconstruct(model, images)
-        recon_audio = to_audio(model, recon, inversion=inversion)
+        means, _ = encode(model, images)
         ceiling = roundtrip(audio, config, inversion=inversion, batched=True)
         stem = Path(f).stem
-        sc_r = [spectral_convergence(a, b, config) for a, b in zip(images, recon)]
-        lsd_r = [log_spectral_distance(a, b, config) for a, b in zip(images, recon)]
         w.add(f"{stem}_original", _concat_images(images), audio.reshape(-1), source=os.fspath(f), offsets=offsets)
         w.add(f"{stem}_roundtrip", _concat_images(np.stack([c.spec for c in ceiling])),
               np.concatenate([c.audio_rt for c in ceiling]),
               spectral_convergence=float(np.mean([c.spectral_convergence for c in ceiling])),
               log_spectral_distance_db=float(np.mean([c.log_spectral_distance for c in ceiling])))
-        w.add(f"{stem}_reconstruction", _concat_images(recon), recon_audio.reshape(-1),
-              spectral_convergence=float(np.mean(sc_r)), log_spectral_distance_db=float(np.mean(lsd_r)))
+        for name, decoder in ((f"{stem}_reconstruction_stage1", before), (f"{stem}_reconstruction", model)):
+            if decoder is None:
+                continue
+            recon = decode(decoder, means)
+            w.add(name, _concat_images(recon), to_audio(model, recon, inversion=inversion).reshape(-1),
+                  spectral_convergence=float(np.mean([spectral_convergence(a, b, config) for a, b in zip(images, recon)])),
+                  log_spectral_distance_db=float(np.mean([log_spectral_distance(a, b, config)
+                                                          for a, b in zip(images, recon)])))
     if not w.items:
         raise VaeTfpError(f"no file could be reconstructed ({'; '.join(s['reason'] for s in skipped)})")
     return w.finish(operation="reconstruct", model=os.fspath(model_dir), skipped=skipped)

@@ -70,17 +70,8 @@ def model_sections(model: ReportModel, out: Path, folder: str, *, n_samples: int
         sections.append(_section("Samples from the prior", _cards(samples["items"], where("samples")), how, level))
     if model.files:
         rec = op_reconstruct(model.model_dir, model.files, out / where("reconstructions"), max_clips=2,
-                             inversion=inversion, log=lambda _: None)
+                             inversion=inversion, log=lambda _: None, beside_stage1=sharpened)
         cards = _cards(rec["items"], where("reconstructions"))
-        if sharpened:
-            old = op_reconstruct(model.model_dir, model.files, out / where("reconstructions_stage1"), max_clips=2,
-                                 inversion=inversion, log=lambda _: None, stage=1)
-            stage1 = [c for c, item in zip(_cards(old["items"], where("reconstructions_stage1"), "stage 1: "),
-                                           old["items"]) if item["name"].endswith("_reconstruction")]
-            merged = []  # per file: original, round trip, then the stage-1 and the stage-2 reconstruction
-            for i, card in enumerate(cards):
-                merged += [card, stage1[i // 3]] if i % 3 == 1 else [card]
-            cards = merged
         sections.append(_section("Reconstructions", cards,
                                  "For each file: the original, the round-trip ceiling of the representation (its own "
                                  "spectrogram inverted)" + (", the stage-1 reconstruction" if sharpened else "")

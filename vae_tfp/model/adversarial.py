@@ -60,8 +60,10 @@ def make_discriminator(model_config: ModelConfig, config: AdversarialConfig) -> 
     """A multi-scale patch discriminator on spectrogram images.
 
     The image is multiplied by ``config.input_scale`` (silence stays 0; None counts as 1 here,
-    :func:`train_adversarial` resolves it from the data first). Each scale (the image, then average-pooled by 2 per further scale) has ``config.layers``
-    stride-2 4x4 convs with LeakyReLU, one 3x3 conv and a 3x3 conv to one channel of patch logits.
+    :func:`train_adversarial` resolves it from the data first), optionally given a frequency
+    channel (:class:`FrequencyPosition`). Each scale (the image, then average-pooled by 2 per
+    further scale) has ``config.layers`` stride-2 4x4 convs with LeakyReLU, one 3x3 conv and a 3x3
+    conv to one channel of patch logits.
 
     Returns:
         A functional model: float32 [batch, H, W, 1] in [0, 1] → a flat list, per scale, of
