@@ -193,7 +193,6 @@ def test_an_opened_dataset_is_read_once_and_its_splits_match_the_manifest(tiny_d
         assert len(x) == len(clips) == data.n_clips(split) == data.manifest["splits"][split]["n_clips"]
     mean = data.mean_image()
     np.testing.assert_allclose(mean, data.load("train").mean(0), atol=1e-6)
-    assert [s for s, _, _ in data.iter_splits()] == [s for s in ("train", "val", "test") if data.n_clips(s)]
     with pytest.raises(DatasetError, match="no split 'dev'"):
         data.load("dev")
 
@@ -234,7 +233,7 @@ def test_nan_in_a_shard_is_named_with_its_row_and_clip(tiny_dataset, tmp_path):
     x = np.load(ds / "test-00000.npy")
     x[2, 0, 0] = np.inf
     np.save(ds / "test-00000.npy", x)
-    with pytest.raises(DatasetError, match=r"test-00000.npy: row 2 \(clip \d+ from .*\) holds NaN or Inf, 1 of"):
+    with pytest.raises(DatasetError, match=r"test-00000.npy: row 2 \(clip \d+ from .*\) holds NaN or Inf; prepare"):
         open_dataset(ds).load("test")
 
 

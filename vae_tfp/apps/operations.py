@@ -255,9 +255,11 @@ def encode_dataset(model, data: DatasetLike, split: str | None = None) -> tuple[
     in manifest order), with their manifest entries."""
     data = open_dataset(data)
     means, scales, clips = [], [], []
-    for _, images, split_clips in data.iter_splits(None if split is None else [split]):
-        m, sd = encode(model, images)
-        means.append(m), scales.append(sd), clips.extend(split_clips)
+    for name in (list(data.splits) if split is None else [split]):
+        for images in data.batches(name, 256):  # streamed: memory holds one batch of images
+            m, sd = encode(model, images)
+            means.append(m), scales.append(sd)
+        clips.extend(data.split_clips(name))
     if not clips:
         empty = np.zeros((0, model.config.latent_dim), np.float32)
         return empty, empty, []

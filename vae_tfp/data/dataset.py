@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -46,6 +47,17 @@ METADATA_SIDECAR = "metadata.json"  # optional, in a source root: {relative path
 SPLITS = ("train", "val", "test")
 SHARD_BYTES = 64 << 20  # images per shard: as many as fit in 64 MB of float16
 MAX_CLIPS = 1 << 31  # schema bound of any count or row index (the shards' real shapes are checked too)
+
+# Memory bounds of everything that walks a dataset (issue #25). Training input: a split is cached
+# in memory (float16, as stored) only if it fits MEMORY_BUDGET; beyond it, it is streamed from the
+# shards through a shuffle buffer of at most SHUFFLE_BYTES of float16 images. The budget can be set
+# per call (``memory_budget``) or for every call by the environment variable below, in MB.
+MEMORY_BUDGET_ENV = "VAE_TFP_MEMORY_BUDGET_MB"
+MEMORY_BUDGET = 1 << 30  # 1 GiB: 2 048 images of 512x512 (the notes' 244, the music's 977 train clips fit)
+SHUFFLE_BYTES = 256 << 20  # 512 images of 512x512, 8 192 of 128x128 (see docs/experiments.md, "Bounded input")
+CHUNK_BYTES = 8 << 20  # rows read at a time from a shard (16 images of 512x512): shards of any size stream
+SUBSET_CLIPS = 1024  # whole-split statistics (evaluate, diagnostics, sample metrics) use a seeded subset beyond
+MEAN_CLIPS = 4096  # the mean image of a split: a seeded subset of at most this many clips
 
 
 # --- preparation ------------------------------------------------------------------------------
@@ -504,43 +516,71 @@ class PreparedDataset:
             raise DatasetError(f"{self.path}: no split {split!r}; splits are {sorted(self.splits)}")
         return self.splits[split]
 
-    def shards(self, split: str) -> Iterator[np.ndarray]:
-        """One split's shards, each float16 [n, n_bins, n_frames], checked against the config and
-        to hold only finite values (:class:`DatasetError` naming the shard, row and clip)."""
-        for f in self.shard_files(split):
-            arr = _load_shard(f, self.config)
-            finite = np.isfinite(arr).all(axis=(1, 2))
-            if not finite.all():
-                row = int(np.argmin(finite))
-                clip = next((c for c in self.clips if c["shard"] == f.name and c["row"] == row), None)
-                what = f" (clip {clip.get('index', '?')} from {clip['source']} @ {clip['offset']} s)" if clip else ""
-                raise DatasetError(f"{f}: row {row}{what} holds NaN or Inf, {int((~finite).sum())} of {len(arr)} rows "
-                                   f"in all; prepare the dataset again")
-            yield arr
+    def sample(self, split: str, n: int | None, *, seed: int = 0) -> np.ndarray:
+        """Positions (in split order, ascending) of a seeded subset of at most ``n`` clips of a split;
+        every clip if the split has no more than ``n`` (or ``n`` is None)."""
+        total = self.n_clips(split)
+        if n is None or n >= total:
+            return np.arange(total)
+        return np.sort(np.random.default_rng(seed).choice(total, max(0, n), replace=False))
 
-    def check_finite(self, split: str) -> None:
-        """Reads a split once; :class:`DatasetError` naming the shard, row and clip of a NaN or Inf."""
-        for _ in self.shards(split):
+    def _row_ranges(self, split: str, rows: np.ndarray | None) -> Iterator[tuple[Path, np.ndarray, np.ndarray]]:
+        """``(shard file, rows in that shard, their positions in the split)``, shard by shard."""
+        start = 0
+        for shard, file in zip(self._split(split)["shards"], self.shard_files(split)):
+            stop = start + shard["n"]
+            if rows is None:
+                local = np.arange(shard["n"])
+            else:
+                lo, hi = np.searchsorted(rows, [start, stop])
+                local = rows[lo:hi] - start
+            if len(local):
+                yield file, local, local + start
+            start = stop
+
+    def _read(self, file: Path, rows: np.ndarray) -> np.ndarray:
+        """Rows of one shard (float16, read through a memory map: only those rows), checked finite."""
+        arr = np.asarray(_load_shard(file, self.config)[rows])
+        finite = np.isfinite(arr).all(axis=(1, 2))
+        if not finite.all():
+            row = int(rows[int(np.argmin(finite))])
+            clip = next((c for c in self.clips if c["shard"] == file.name and c["row"] == row), None)
+            what = f" (clip {clip.get('index', '?')} from {clip['source']} @ {clip['offset']} s)" if clip else ""
+            raise DatasetError(f"{file}: row {row}{what} holds NaN or Inf; prepare the dataset again")
+        return arr
+
+    def batches(self, split: str, batch_size: int = 64, *, rows: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """A split (or the clips at sorted positions ``rows``) as float32 [b, n_bins, n_frames, 1]
+        NumPy batches in split order, read shard by shard: memory holds one batch, whatever the size."""
+        pending, count = [], 0
+        for file, local, _ in self._row_ranges(split, rows):
+            for i in range(0, len(local), batch_size):
+                part = self._read(file, local[i:i + batch_size])
+                pending.append(part)
+                count += len(part)
+                while count >= batch_size:
+                    joined = np.concatenate(pending)
+                    yield joined[:batch_size].astype(np.float32)[..., None]
+                    pending, count = [joined[batch_size:]], count - batch_size
+        if count:
+            yield np.concatenate(pending).astype(np.float32)[..., None]
+
+    def check_finite(self, split: str, *, rows: np.ndarray | None = None) -> None:
+        """Reads a split (or its clips at ``rows``) once; :class:`DatasetError` naming the shard, row
+        and clip of a NaN or Inf."""
+        for _ in self.batches(split, rows=rows):
             pass
 
-    def load(self, split: str = "train", *, limit: int | None = None) -> np.ndarray:
-        """One split as float32 [n, n_bins, n_frames, 1] in [0, 1], in manifest order."""
-        arrays, total = [], 0
-        for arr in self.shards(split):
-            arrays.append(arr)
-            total += len(arr)
-            if limit is not None and total >= limit:
-                break
-        if not arrays:
+    def load(self, split: str = "train", *, limit: int | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """One split as float32 [n, n_bins, n_frames, 1] in [0, 1], in manifest order: the first
+        ``limit`` clips, or the clips at sorted positions ``rows`` (e.g. :meth:`sample`). In memory:
+        for a subset of a large split, pass ``rows``, or walk it with :meth:`batches`."""
+        if limit is not None:
+            rows = np.arange(min(limit, self.n_clips(split)))
+        parts = list(self.batches(split, rows=rows))
+        if not parts:
             return np.zeros((0,) + self.config.shape, np.float32)
-        return np.concatenate(arrays)[:limit].astype(np.float32)[..., None]
-
-    def iter_splits(self, splits: Sequence[str] | None = None) -> Iterator[tuple[str, np.ndarray, list[dict]]]:
-        """``(split, images [n, H, W, 1], clips)`` for each non-empty split (all by default)."""
-        for split in (list(self.splits) if splits is None else splits):
-            images = self.load(split)
-            if len(images):
-                yield split, images, self.split_clips(split)
+        return np.concatenate(parts)
 
     def image(self, clip: dict[str, Any]) -> np.ndarray:
         """One clip's image, float16 [n_bins, n_frames], read from its shard by the manifest entry."""
@@ -549,12 +589,13 @@ class PreparedDataset:
             raise DatasetError(f"{file}: shard listed in the manifest is missing")
         return _load_shard(file, self.config)[clip["row"]]
 
-    def mean_image(self, split: str = "train") -> np.ndarray:
-        """The mean image of a split, float32 [H, W, 1], computed shard by shard."""
+    def mean_image(self, split: str = "train", *, max_clips: int | None = MEAN_CLIPS, seed: int = 0) -> np.ndarray:
+        """The mean image of a split, float32 [H, W, 1], streamed; over a seeded subset of
+        ``max_clips`` clips when the split is larger (None: all)."""
         total, n = np.zeros(self.config.shape[:2], np.float64), 0
-        for arr in self.shards(split):
-            total += arr.astype(np.float64).sum(axis=0)
-            n += len(arr)
+        for batch in self.batches(split, rows=self.sample(split, max_clips, seed=seed)):
+            total += batch[..., 0].sum(axis=0, dtype=np.float64)
+            n += len(batch)
         return (total / max(n, 1)).astype(np.float32)[..., None]
 
     def check_config(self, config: SpectrogramConfig, what: str) -> None:
@@ -563,41 +604,105 @@ class PreparedDataset:
             raise ConfigError(f"{self.path}: prepared with a different spectrogram config than {what} "
                               f"({self.config.shape} vs {config.shape})")
 
-    def tf_dataset(self, split: str = "train", *, batch_size: int = 16, shuffle: bool = True, seed: int = 0,
-                   repeat: bool = False, cache: bool = True, drop_remainder: bool = False, input_context=None):
-        """One split as a ``tf.data.Dataset`` of float32 [batch, n_bins, n_frames, 1] batches.
+    def input_plan(self, split: str = "train", *, cache: bool | None = None, memory_budget: int | None = None,
+                   shuffle_buffer: int | None = None) -> dict[str, Any]:
+        """How :meth:`tf_dataset` reads a split, and the most images it holds in memory.
 
-        Shards are read in parallel (``interleave``), optionally cached in memory (float16, as
-        stored), cast to float32 by a parallel ``map``, shuffled with a
-        buffer as large as the split (exact, seeded), batched and prefetched. With an
-        ``input_context`` (``tf.distribute``) each input pipeline reads its own subset of shards
-        when there are enough shards, else its own subset of examples.
+        Cached (``cache=None``: when the split's float16 images fit ``memory_budget``, default
+        :data:`MEMORY_BUDGET` or ``$VAE_TFP_MEMORY_BUDGET_MB``): read once, kept as stored, shuffled
+        exactly every epoch. Streamed otherwise: the shards' chunks of rows in a seeded order that
+        changes every epoch, through a shuffle buffer of ``shuffle_buffer`` images (default: as many
+        as fit :data:`SHUFFLE_BYTES`, and at most the budget).
+        """
+        n = self.n_clips(split)
+        image_bytes = 2 * self.config.n_bins * self.config.n_frames
+        budget = memory_budget if memory_budget is not None else memory_budget_from_env()
+        if cache is None:
+            cache = n * image_bytes <= budget
+        if shuffle_buffer is None:
+            shuffle_buffer = n if cache else min(SHUFFLE_BYTES, budget) // image_bytes
+        shuffle_buffer = max(1, min(n, shuffle_buffer))
+        chunk_rows = max(1, CHUNK_BYTES // image_bytes)
+        n_chunks = sum(math.ceil(s["n"] / chunk_rows) for s in self._split(split)["shards"])
+        return {"split": split, "n_clips": n, "cache": bool(cache), "shuffle_buffer": int(shuffle_buffer),
+                "chunk_rows": chunk_rows, "n_chunks": n_chunks, "memory_budget_bytes": int(budget),
+                "images_in_memory": int(n if cache else shuffle_buffer),
+                "bytes_in_memory": int((n if cache else shuffle_buffer) * image_bytes)}
+
+    def tf_dataset(self, split: str = "train", *, batch_size: int = 16, shuffle: bool = True, seed: int = 0,
+                   repeat: bool = False, cache: bool | None = None, memory_budget: int | None = None,
+                   shuffle_buffer: int | None = None, drop_remainder: bool = False, rows: np.ndarray | None = None,
+                   positions: bool = False, input_context=None):
+        """One split as a ``tf.data.Dataset`` of float32 [batch, n_bins, n_frames, 1] batches, in
+        bounded memory (:meth:`input_plan`): cached and exactly shuffled when it fits the budget,
+        else streamed from the shards in chunks of rows whose order is reshuffled every epoch
+        (seeded), through a bounded shuffle buffer of float16 images; cast to float32 after
+        batching, prefetched. ``rows`` (sorted positions in the split, e.g. :meth:`sample`) takes
+        a subset, held in memory. ``positions``: batches are ``(images, positions in the split)``,
+        e.g. to look up each clip's labels. With an ``input_context`` (``tf.distribute``) each input
+        pipeline reads its own chunks when there are enough, else its own subset of examples.
         """
         import tensorflow as tf
 
-        files = [os.fspath(f) for f in self.shard_files(split)]
         shape = self.config.shape[:2]
-        files_ds = tf.data.Dataset.from_tensor_slices(files)
-        shard_files = input_context is not None and len(files) >= input_context.num_input_pipelines
-        if shard_files:
-            files_ds = files_ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        plan = self.input_plan(split, cache=cache, memory_budget=memory_budget, shuffle_buffer=shuffle_buffer)
+        if rows is not None:
+            images = np.concatenate([self._read(f, local) for f, local, _ in self._row_ranges(split, rows)] or
+                                    [np.zeros((0,) + shape, np.float16)])
+            ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(rows, np.int64)))
+            if input_context is not None:
+                ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+            plan = dict(plan, cache=True, shuffle_buffer=max(1, len(images)))
+        else:
+            step = plan["chunk_rows"]  # (shard file, first row, end row, the first row's position in the split)
+            chunks = [(os.fspath(f), int(a), min(int(a) + step, len(local)), int(at[a]))
+                      for f, local, at in self._row_ranges(split, None) for a in range(0, len(local), step)]
+            shard_chunks = input_context is not None and len(chunks) >= input_context.num_input_pipelines
+            if shard_chunks:
+                chunks = chunks[input_context.input_pipeline_id::input_context.num_input_pipelines]
+            files, starts, stops, ats = (list(c) for c in zip(*chunks)) if chunks else ([], [], [], [])
+            ds = tf.data.Dataset.from_tensor_slices((tf.constant(files, tf.string), tf.constant(starts, tf.int64),
+                                                     tf.constant(stops, tf.int64), tf.constant(ats, tf.int64)))
+            if shuffle and not plan["cache"]:
+                ds = ds.shuffle(max(1, len(chunks)), seed=seed, reshuffle_each_iteration=True)
 
-        def read(file):
-            images = tf.numpy_function(lambda f: np.load(f.decode(), allow_pickle=False), [file], tf.float16)
-            return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(images, (None,) + shape))
+            def read(file, start, stop, at):
+                def rows_of(f, a, b):
+                    return self._read(Path(f.decode()), np.arange(a, b))
+                images = tf.numpy_function(rows_of, [file, start, stop], tf.float16, stateful=False)
+                return tf.data.Dataset.from_tensor_slices((tf.ensure_shape(images, (None,) + shape),
+                                                           at + tf.range(stop - start)))
 
-        ds = files_ds.interleave(read, cycle_length=min(4, max(1, len(files))), num_parallel_calls=tf.data.AUTOTUNE,
-                                 deterministic=True)
-        if input_context is not None and not shard_files:
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        if cache:
-            ds = ds.cache()  # as stored, float16: half the memory of caching float32
-        ds = ds.map(lambda x: tf.cast(x, tf.float32)[..., None], num_parallel_calls=tf.data.AUTOTUNE)
+            ds = ds.interleave(read, cycle_length=max(1, min(4, len(chunks))), num_parallel_calls=tf.data.AUTOTUNE,
+                               deterministic=True)
+            if input_context is not None and not shard_chunks:
+                ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+            if plan["cache"]:
+                ds = ds.cache()  # as stored, float16
         if shuffle:
-            ds = ds.shuffle(max(1, self.n_clips(split)), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(plan["shuffle_buffer"], seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
-        return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        if positions:
+            ds = ds.map(lambda x, at: (tf.cast(x, tf.float32)[..., None], at), num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = ds.map(lambda x, at: tf.cast(x, tf.float32)[..., None], num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def memory_budget_from_env() -> int:
+    """:data:`MEMORY_BUDGET`, or ``$VAE_TFP_MEMORY_BUDGET_MB`` megabytes (ConfigError naming a bad value)."""
+    raw = os.environ.get(MEMORY_BUDGET_ENV)
+    if raw is None or raw == "":
+        return MEMORY_BUDGET
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(f"{MEMORY_BUDGET_ENV}={raw!r} must be a number of megabytes >= 0")
+    return int(value * (1 << 20))
 
 
 @functools.cache

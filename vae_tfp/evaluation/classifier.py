@@ -132,6 +132,7 @@ def train_classifier(data: DatasetLike, *, epochs: int = 40, batch_size: int = 3
         The classifier, or None when the dataset has no label with two or more classes (the
         sample metrics then use a label-free embedding).
     """
+    import tensorflow as tf
     import tf_keras as keras
 
     data = open_dataset(data)
@@ -140,28 +141,37 @@ def train_classifier(data: DatasetLike, *, epochs: int = 40, batch_size: int = 3
     if not heads:
         return None
     t0 = time.perf_counter()
-    x = data.load("train")
+    shape = data.config.shape
     y = _targets(clips, heads)
-    model = make_classifier(x.shape[1:], {k: len(v) for k, v in heads.items()}, seed=seed)
+    model = make_classifier(shape, {k: len(v) for k, v in heads.items()}, seed=seed)
     # the features output carries no loss; each head a softmax cross-entropy on its logits
     loss = {k: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for k in heads}
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    if data.input_plan("train")["cache"]:  # fits the memory budget: in memory, shuffled by Keras
+        model.fit(data.load("train"), y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    else:  # streamed in bounded memory; each clip's targets looked up by its position in the split
+        targets = {k: tf.constant(v) for k, v in y.items()}
+        model.fit(data.tf_dataset("train", batch_size=batch_size, seed=seed, positions=True).map(
+            lambda images, at: (images, {k: tf.gather(t, at) for k, t in targets.items()})), epochs=epochs, verbose=0)
     classifier = Classifier(model, heads, {})
     accuracy = {}
-    for split, xs, split_clips in data.iter_splits(("train", "val", "test")):
-        probs, ys = classifier.predict(xs), _targets(split_clips, heads)
-        accuracy[split] = {k: float(np.mean(probs[k].argmax(1)[ys[k] >= 0] == ys[k][ys[k] >= 0]))
+    for split in ("train", "val", "test"):
+        if split not in data.splits or not data.n_clips(split):
+            continue
+        predicted = {k: np.concatenate([classifier.predict(b)[k].argmax(1) for b in data.batches(split, 256)])
+                     for k in heads}
+        ys = _targets(data.split_clips(split), heads)
+        accuracy[split] = {k: float(np.mean(predicted[k][ys[k] >= 0] == ys[k][ys[k] >= 0]))
                            if (ys[k] >= 0).any() else None for k in heads}
     folder = data.path / FOLDER
     folder.mkdir(exist_ok=True)
     model.save_weights(os.fspath(folder / WEIGHTS))
-    record = {"format": FORMAT, "heads": heads, "input_shape": list(x.shape[1:]), "epochs": epochs, "seed": seed,
+    record = {"format": FORMAT, "heads": heads, "input_shape": list(shape), "epochs": epochs, "seed": seed,
               "manifest_sha256": data.sha256, "accuracy": accuracy,
               "seconds": round(time.perf_counter() - t0, 1),
               "weights_sha256": sha256_file(folder / WEIGHTS)}
     write_json_atomic(folder / "config.json", record)
-    log(f"trained the sample-metrics classifier on {len(x)} clips of {data.path} ({record['seconds']} s); "
+    log(f"trained the sample-metrics classifier on {len(clips)} clips of {data.path} ({record['seconds']} s); "
         f"accuracy {accuracy}")
     classifier.record = record
     return classifier

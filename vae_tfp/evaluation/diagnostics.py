@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ..data.dataset import DatasetLike, open_dataset
+from ..data.dataset import SUBSET_CLIPS, DatasetLike, open_dataset
 from ..errors import DatasetError
 from ..model.networks import map_batches, posterior_stats, reconstruction_mean
 from .time_structure import correlation_summary
@@ -139,7 +139,7 @@ def collapse_warning(diag: dict) -> str | None:
 
 
 def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *, batch_size: int = 32,
-             kl_samples: int = 4, seed: int = 0) -> dict[str, Any]:
+             kl_samples: int = 4, seed: int = 0, max_clips: int | None = SUBSET_CLIPS) -> dict[str, Any]:
     """Held-out metrics of a model on a dataset split.
 
     Returns:
@@ -151,7 +151,7 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
         :func:`diagnostics`).
     """
     data = open_dataset(data)
-    x = data.load(split)
+    x = data.load(split, rows=data.sample(split, max_clips, seed=seed))  # a seeded subset of a large split
     if not len(x):
         raise DatasetError(f"{data.path}: split {split!r} is empty: nothing to evaluate")
     def terms(batch, start):
@@ -166,7 +166,7 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
     dims = int(np.prod(x.shape[1:]))
     neg_elbo = recon_nll + kl
     return {
-        "split": split, "n_examples": int(len(x)), "latent_dim": len(diag["kl_per_dim"]),
+        "split": split, "n_examples": int(len(x)), "n_clips_in_split": data.n_clips(split), "latent_dim": len(diag["kl_per_dim"]),
         "neg_elbo_nats": neg_elbo, "bits_per_dim": neg_elbo / (dims * math.log(2)),
         "recon_nll_nats": recon_nll, "kl_nats": kl,
         "active_units": diag["active_units"], "recon_gain": diag["recon_gain"], "recon_mse": diag["recon_mse"],

@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..data.dataset import DatasetLike, open_dataset
+from ..data.dataset import SUBSET_CLIPS, DatasetLike, open_dataset
 from ..errors import ConfigError, DatasetError
 from .time_structure import clip_statistics, correlation_summary, levels_db, loudness_contour, onset_contour, statistics_distance
 
@@ -209,7 +209,7 @@ def build_reference(data: DatasetLike, *, split: str = "train", seed: int = 0, l
     from .classifier import load_classifier
 
     data = open_dataset(data)
-    real = data.load(split)
+    real = data.load(split, rows=data.sample(split, SUBSET_CLIPS, seed=seed))  # a seeded subset of a large split
     if len(real) < 2 * NN_K:
         raise DatasetError(f"{data.path}: split {split!r} has {len(real)} clips; the sample metrics need at "
                            f"least {2 * NN_K}")
@@ -292,10 +292,10 @@ def sample_sets(model, data: DatasetLike, *, split: str = "test", n_samples: int
     from ..model.prior import sample_prior
 
     data = open_dataset(data)
-    real = data.load(split)
+    real = data.load(split, rows=data.sample(split, SUBSET_CLIPS, seed=seed))  # a seeded subset of a large split
     if len(real) < 2:
         raise DatasetError(f"{data.path}: split {split!r} has {len(real)} clips; scoring needs at least 2")
-    mean = data.load("train").mean(0) if mean_image is None else mean_image
+    mean = data.mean_image("train") if mean_image is None else mean_image
     sets = {"real (held-out)": real, "dataset mean": np.repeat(mean[None], max(n_samples, 2), axis=0)}
     means, _ = encode(model, real)
     sets["reconstructions"] = decode(model, means)

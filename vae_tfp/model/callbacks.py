@@ -27,8 +27,9 @@ class EpochEnd(keras.callbacks.Callback):
     """
 
     def __init__(self, *, vae, manager, epoch_var, history, model_dir, data_hash, val_x,
-                 train_mean, log, writer, image_x):
+                 train_mean, log, writer, image_x, val_clips: int | None = None):
         super().__init__()
+        self.val_clips = val_clips
         self.vae, self.manager, self.epoch_var, self.history = vae, manager, epoch_var, history
         self.model_dir, self.data_hash = model_dir, data_hash
         self.val_x, self.train_mean, self.log, self.writer, self.image_x = val_x, train_mean, log, writer, image_x
@@ -72,6 +73,8 @@ class EpochEnd(keras.callbacks.Callback):
                   "active_units": diag["active_units"], "recon_gain": diag["recon_gain"],
                   "recon_mse": diag["recon_mse"], "kl_per_dim": diag["kl_per_dim"],
                   **{k: diag[k] for k in PRIOR_DIAGNOSTICS}}
+        if self.val_clips is not None:  # the fixed, seeded validation subset behind val_* and the diagnostics
+            record.update(val_clips=self.val_clips, diagnostics_clips=len(self.val_x))
         for warning in (collapse_warning(diag), prior_hole_warning(diag)):
             if warning and epoch + 1 >= 2:
                 self.log(f"WARNING epoch {epoch + 1}: {warning}")  # once, where the epoch's numbers are

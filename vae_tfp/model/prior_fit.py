@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Iterable
 
 import numpy as np
 import tensorflow as tf
@@ -24,6 +25,9 @@ from .networks import map_batches
 
 # Floor of a component's variance: keeps EM from collapsing a component onto one clip's codes.
 MIN_VARIANCE = 1e-4
+# EM runs on at most this many codes (a seeded sample of them): 12 500 clips x 8 draws; beyond it,
+# more codes refine 64 components of 32-D Gaussians no further and cost EM time linearly.
+MAX_EM_CODES = 100_000
 
 
 def aggregate_posterior(encoder, images: np.ndarray, *, samples_per_clip: int = 8, seed: int = 0,
@@ -62,9 +66,11 @@ def codes_nll(prior, codes: np.ndarray) -> float:
     return float(-tf.reduce_mean(prior.log_prob(np.asarray(codes, np.float32))).numpy())
 
 
-def fit_prior(model, images: np.ndarray, *, num_modes: int | None = None, samples_per_clip: int = 8,
-              seed: int = 0) -> dict:
-    """Refits ``model.prior`` in place to the codes of ``images`` [n, H, W, 1].
+def fit_prior(model, images: np.ndarray | Iterable[np.ndarray], *, num_modes: int | None = None,
+              samples_per_clip: int = 8, seed: int = 0) -> dict:
+    """Refits ``model.prior`` in place to the codes of ``images`` [n, H, W, 1] (or an iterable of
+    such batches, streamed: memory holds one batch and the codes; EM fits a seeded sample of at
+    most :data:`MAX_EM_CODES` of them).
 
     Args:
         model: Anything with ``encoder``, ``prior`` and ``config`` (a loaded model or a VAE).
@@ -77,21 +83,28 @@ def fit_prior(model, images: np.ndarray, *, num_modes: int | None = None, sample
     """
     if model.encoder is None or model.prior is None:
         raise ConfigError("fitting the prior needs the model's encoder and prior")
-    if not len(images):
-        raise DatasetError("no images to fit the prior to")
     t0 = time.perf_counter()
-    codes = aggregate_posterior(model.encoder, np.asarray(images, np.float32), samples_per_clip=samples_per_clip,
-                                seed=seed)
+    parts, n_clips = [], 0
+    for batch in [images] if isinstance(images, np.ndarray) else images:
+        # seeded by each clip's position, as if the whole set were one array
+        parts.append(aggregate_posterior(model.encoder, np.asarray(batch, np.float32),
+                                         samples_per_clip=samples_per_clip, seed=seed + n_clips))
+        n_clips += len(batch)
+    if not n_clips:
+        raise DatasetError("no images to fit the prior to")
+    codes = np.concatenate(parts)
+    em_codes = codes if len(codes) <= MAX_EM_CODES else \
+        codes[np.random.default_rng(seed).choice(len(codes), MAX_EM_CODES, replace=False)]
     before = codes_nll(model.prior, codes)
     k = num_modes or model.config.num_modes
-    mixture = fit_mixture(codes, k, seed=seed)
+    mixture = fit_mixture(em_codes, k, seed=seed)
     if k != model.prior.mixture_distribution.logits_parameter().shape[-1]:
         model.prior = make_prior(model.config.latent_dim, k)
         if hasattr(model, "_prior_vars"):  # a VAE: its prior term trains the new variables (recompile to go on)
             model._prior_vars = list(model.prior.trainable_variables)
     assign_mixture(model.prior, mixture)
-    return {"method": "sklearn GaussianMixture (EM, diagonal) on z ~ q(z|x)", "num_modes": k, "n_clips": int(len(images)),
-            "n_codes": int(len(codes)), "seed": seed, "codes_nll_before": before,
+    return {"method": "sklearn GaussianMixture (EM, diagonal) on z ~ q(z|x)", "num_modes": k, "n_clips": n_clips,
+            "n_codes": int(len(codes)), "n_codes_em": int(len(em_codes)), "seed": seed, "codes_nll_before": before,
             "codes_nll_after": codes_nll(model.prior, codes), "weights": mixture["weights"].round(4).tolist(),
             "seconds": round(time.perf_counter() - t0, 2)}
 
@@ -111,10 +124,10 @@ def fit_prior_saved(model_dir: str | os.PathLike, data: DatasetLike, *, split: s
     model = load_model(model_dir, parts=("encoder", "prior"))
     data = open_dataset(data)
     data.check_config(model.spectrogram_config, model_dir)
-    images = data.load(split)
-    if not len(images):
+    if not data.n_clips(split):
         raise DatasetError(f"{data.path}: split {split!r} is empty; nothing to fit the prior to")
-    record = fit_prior(model, images, num_modes=num_modes, samples_per_clip=samples_per_clip, seed=seed)
+    record = fit_prior(model, data.batches(split, 256), num_modes=num_modes, samples_per_clip=samples_per_clip,
+                       seed=seed)
     record.update(data=os.fspath(data.path), split=split)
     config = model.config.replace(num_modes=record["num_modes"])
     replace_prior(model_dir, model.prior, record=record, model_config=config)

@@ -25,13 +25,15 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ..config import ModelConfig
-from ..data.dataset import DatasetLike, open_dataset
+from ..data.dataset import SUBSET_CLIPS, DatasetLike, open_dataset
 from ..errors import ConfigError, DatasetError, ModelFileError, TrainingError
 from ..files import FolderLock, is_disk_full, os_error_message, remove, write_json_atomic
 from .callbacks import EpochEnd
 from .devices import describe_devices, determinism_plan, out_of_memory_message
 from .networks import VAE, make_optimizer
 from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save
+
+VALIDATION_CLIPS = SUBSET_CLIPS  # per-epoch validation: a fixed, seeded subset of the validation split
 
 
 RUN_CONFIG = "run_config.json"
@@ -160,9 +162,13 @@ def train(
         raise TrainingError(f"cannot write the model folder: {os_error_message(err, model_dir)}") from None
     try:
         ckpt_dir = _open_run(model_dir, resume, log)
-        # the input read once before anything is written: a NaN or Inf is named with its shard and row
+        # Validation and the diagnostics use a fixed, seeded subset of the validation split (all of
+        # it up to VALIDATION_CLIPS), read and checked before anything is written: a NaN or Inf is
+        # named with its shard and row. The training split is checked chunk by chunk as it streams.
+        val_split = "val" if data.n_clips("val") else "train"
+        val_rows = data.sample(val_split, VALIDATION_CLIPS, seed=seed)
+        data.check_finite(val_split, rows=val_rows)
         train_mean = data.mean_image()
-        data.check_finite("val")
         keras.utils.set_random_seed(seed)
         vae, epoch_var = _build(config, strategy, seed=seed, jit_compile=jit_compile, clip_norm=clip_norm,
                                 mixed_precision=mixed_precision, deterministic=deterministic, log=log)
@@ -177,18 +183,33 @@ def train(
         # Seeded reshuffle every epoch (a resumed run restarts the seeded shuffle sequence).
         # XLA compiles for static shapes: with jit_compile every batch is full (the remainder is dropped).
         # With steps_per_epoch Keras keeps one iterator across epochs: repeated, so no epoch runs dry.
-        train_ds = data.tf_dataset("train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile,
-                                   repeat=steps_per_epoch is not None)
-        # Validation keeps every clip: a last, smaller batch costs XLA one more compilation of the test
-        # step, where dropping it left a split smaller than a batch with no validation at all.
-        val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False)
-        val_x = data.load("val", limit=val_examples) if data.n_clips("val") else data.load("train", limit=val_examples)
+        plan = data.input_plan("train")
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        workers = strategy.num_replicas_in_sync // max(1, len(strategy.extended.worker_devices)) if multi_worker else 1
+        if multi_worker and plan["n_chunks"] >= workers > 1:
+            # Each worker reads its own chunks of the shards, instead of all of them to keep a share of
+            # the examples (Keras' automatic sharding of a dataset that reads no TFRecord files).
+            # Keras needs the steps of a distributed dataset.
+            steps_per_epoch = steps_per_epoch or max(1, data.n_clips("train") // batch_size)
+            train_ds = strategy.distribute_datasets_from_function(lambda ctx: data.tf_dataset(
+                "train", batch_size=ctx.get_per_replica_batch_size(batch_size), seed=seed, drop_remainder=True,
+                repeat=True, input_context=ctx))
+        else:
+            train_ds = data.tf_dataset("train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile,
+                                       repeat=steps_per_epoch is not None)
+        # Validation keeps every clip of its subset: a last, smaller batch costs XLA one more compilation
+        # of the test step, where dropping it left a split smaller than a batch with no validation at all.
+        val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False, rows=val_rows) \
+            if data.n_clips("val") else None
+        val_x = data.load(val_split, rows=val_rows[:val_examples])
         callbacks = _callbacks(vae, manager, epoch_var, history, model_dir, data, val_x, train_mean,
-                               tensorboard=tensorboard, early_stopping_patience=early_stopping_patience, log=log)
+                               tensorboard=tensorboard, early_stopping_patience=early_stopping_patience, log=log,
+                               val_clips=len(val_rows) if val_ds is not None else 0)
         log(f"training {config.name!r} on {data.n_clips('train')} clips of {data.path} for epochs "
-            f"{initial_epoch + 1}..{epochs}")
+            f"{initial_epoch + 1}..{epochs}; input {'cached' if plan['cache'] else 'streamed'}, "
+            f"{plan['images_in_memory']} images ({plan['bytes_in_memory'] / 2**20:.0f} MB) in memory at most")
         try:
-            vae.fit(train_ds, validation_data=val_ds if data.n_clips("val") else None,
+            vae.fit(train_ds, validation_data=val_ds,
                     epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                     verbose=verbose)
         except tf.errors.ResourceExhaustedError as err:
@@ -257,14 +278,14 @@ def _restore(vae, epoch_var, ckpt_dir: Path, config: ModelConfig, *, resume: boo
 
 
 def _callbacks(vae, manager, epoch_var, history, model_dir: Path, data, val_x, train_mean, *, tensorboard: bool,
-               early_stopping_patience, log) -> list[keras.callbacks.Callback]:
+               early_stopping_patience, log, val_clips: int) -> list[keras.callbacks.Callback]:
     ckpt_dir = Path(manager.directory)
     writer = tf.summary.create_file_writer(os.fspath(ckpt_dir / "logs" / "diagnostics")) if tensorboard else None
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),  # stop at the first NaN batch; EpochEnd reports it
         EpochEnd(vae=vae, manager=manager, epoch_var=epoch_var, history=history, model_dir=model_dir,
                  data_hash=data.sha256, val_x=val_x,
-                 train_mean=train_mean, log=log, writer=writer, image_x=val_x[:4]),
+                 train_mean=train_mean, log=log, writer=writer, image_x=val_x[:4], val_clips=val_clips),
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.fspath(ckpt_dir / "logs"), write_graph=False, profile_batch=0))
