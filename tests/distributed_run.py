@@ -3,7 +3,7 @@ the per-epoch losses and a deterministic held-out loss as JSON on the last line.
 
     python distributed_run.py single|mirrored|multiworker|multiworker-chunks DATA MODEL_DIR
 (multiworker reads TF_CONFIG from the environment; multiworker-chunks cuts the shards into chunks of
-4 rows, so that each worker reads its own, and counts the training rows it reads.) With the mode ``adversarial-single`` or
+4 rows, so that each worker reads its own, and records the clips of one epoch of its input.) With the mode ``adversarial-single`` or
 ``adversarial-mirrored``, stage 1 runs on one device, then the adversarial stage under the strategy.
 """
 
@@ -42,28 +42,28 @@ def main():
         print(json.dumps({"replicas": strategy.num_replicas_in_sync,
                           **{k: [h[k] for h in history] for k in ("recon", "d_loss", "feature_match")}}))
         return
-    rows_read = [0]
+    positions = []
     if mode == "multiworker-chunks":  # chunks of 4 rows: enough chunks for each worker to read its own
         from vae_tfp.data import dataset
 
         dataset.CHUNK_BYTES = 4 * 2 * 64 * 64
-        os.environ["VAE_TFP_MEMORY_BUDGET_MB"] = "0"  # streamed: every epoch reads its rows again
-        read = dataset.PreparedDataset._read
+        tf_dataset = dataset.PreparedDataset.tf_dataset
 
-        def counting(self, file, rows):
-            # the training input's chunks only (the mean image is read in larger pieces, by every worker)
-            rows_read[0] += len(rows) if file.name.startswith("train-") and len(rows) <= 4 else 0
-            return read(self, file, rows)
+        def recording(self, split, **kwargs):
+            """Records the positions one epoch of this worker's training input holds."""
+            if kwargs.get("input_context") is not None:
+                once = dict(kwargs, repeat=False, positions=True, drop_remainder=False)
+                positions.extend(int(p) for _, at in tf_dataset(self, split, **once) for p in at.numpy())
+            return tf_dataset(self, split, **kwargs)
 
-        dataset.PreparedDataset._read = counting
+        dataset.PreparedDataset.tf_dataset = recording
     # Deterministic ops are not implemented for every collective; the comparison is statistical.
-    history = train(data, model_dir, model_preset("tiny").replace(kl_warmup_steps=0),
-                    epochs=4 if mode == "multiworker-chunks" else 2, batch_size=8,
+    history = train(data, model_dir, model_preset("tiny").replace(kl_warmup_steps=0), epochs=2, batch_size=8,
                     strategy=strategy, verbose=0, tensorboard=False, deterministic=False, log=lambda _: None)
     print(json.dumps({"replicas": strategy.num_replicas_in_sync,
                       "loss": [h["loss"] for h in history], "recon": [h["recon"] for h in history],
                       "kl": [h["kl"] for h in history], "val_neg_elbo": [h["val_neg_elbo"] for h in history],
-                      "train_rows_read": rows_read[0]}))
+                      "train_positions": sorted(positions)}))
 
 
 if __name__ == "__main__":

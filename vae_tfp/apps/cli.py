@@ -102,6 +102,7 @@ def cmd_roundtrip(args) -> int:
 
 def cmd_train(args) -> int:
     from ..config import model_preset
+    from ..model.devices import make_strategy
     from ..model.training import train
 
     config = model_preset(args.preset)
@@ -110,15 +111,17 @@ def cmd_train(args) -> int:
                                  ("likelihood", args.likelihood),
                                  ("learning_rate", args.lr)) if v is not None}
     config = config.replace(**changes) if changes else config
+    strategy = make_strategy(args.strategy)  # first: a multi-worker strategy must precede other TensorFlow work
     t0 = time.perf_counter()
     history = train(args.data, args.model, config, epochs=args.epochs, batch_size=args.batch_size, resume=args.resume,
+                    strategy=strategy,
                     seed=args.seed, early_stopping_patience=args.early_stopping, steps_per_epoch=args.steps_per_epoch,
                     jit_compile=args.jit, mixed_precision=args.mixed_precision, fit_prior=args.fit_prior,
                     deterministic=args.deterministic, clip_norm=args.clip_norm,
                     verbose=2 if args.quiet else "auto")
     print(f"model: {args.model} ({len(history)} epochs, {time.perf_counter() - t0:.0f} s this run)")
     if args.adversarial_epochs:
-        return cmd_sharpen(args, epochs=args.adversarial_epochs, resume=True)
+        return cmd_sharpen(args, epochs=args.adversarial_epochs, resume=True, strategy=strategy)
     return 0
 
 
@@ -130,12 +133,15 @@ def _adversarial_config(args):
     return AdversarialConfig(**changes)
 
 
-def cmd_sharpen(args, *, epochs: int | None = None, resume: bool | None = None) -> int:
+def cmd_sharpen(args, *, epochs: int | None = None, resume: bool | None = None, strategy=None) -> int:
     from ..model.adversarial import train_adversarial
+    from ..model.devices import make_strategy
 
+    strategy = strategy or make_strategy(args.strategy)
     t0 = time.perf_counter()
     history = train_adversarial(args.data, args.model, epochs=epochs or args.epochs, config=_adversarial_config(args),
                                 batch_size=args.batch_size, resume=args.resume if resume is None else resume,
+                                strategy=strategy,
                                 seed=args.seed, steps_per_epoch=args.steps_per_epoch, jit_compile=args.jit,
                                 mixed_precision=args.mixed_precision, deterministic=args.deterministic,
                                 verbose=2 if args.quiet else "auto")
@@ -253,7 +259,7 @@ def cmd_demo(args) -> int:
 
 def _parents() -> dict[str, argparse.ArgumentParser]:
     """Option groups shared by several sub-commands (argparse ``parents=``), each defined once."""
-    from ..config import ADVERSARIAL_LOSSES, SPECTROGRAM_PRESETS, AdversarialConfig
+    from ..config import ADVERSARIAL_LOSSES, SPECTROGRAM_PRESETS, STRATEGIES, AdversarialConfig
 
     def group() -> argparse.ArgumentParser:
         return argparse.ArgumentParser(add_help=False)
@@ -280,6 +286,9 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                           "off with one, where deterministic cuDNN algorithms cost speed and the decoder switches "
                           "to a slower upsampling whose gradient has a deterministic GPU kernel. Never with --jit")
     run.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    run.add_argument("--strategy", default="one", choices=STRATEGIES,
+                     help="one device (default); mirrored: every GPU of this machine; multiworker: several machines, "
+                          "every one running the same command with its own TF_CONFIG (README, 'Several machines')")
     adversarial = group()
     for field in dataclasses.fields(AdversarialConfig):
         if field.type in (bool, "bool"):

@@ -543,11 +543,21 @@ class PreparedDataset:
         arr = np.asarray(_load_shard(file, self.config)[rows])
         finite = np.isfinite(arr).all(axis=(1, 2))
         if not finite.all():
-            row = int(rows[int(np.argmin(finite))])
-            clip = next((c for c in self.clips if c["shard"] == file.name and c["row"] == row), None)
-            what = f" (clip {clip.get('index', '?')} from {clip['source']} @ {clip['offset']} s)" if clip else ""
-            raise DatasetError(f"{file}: row {row}{what} holds NaN or Inf; prepare the dataset again")
+            raise self._nan_error(file, int(rows[int(np.argmin(finite))]))
         return arr
+
+    def _nan_error(self, file: Path, row: int) -> DatasetError:
+        clip = next((c for c in self.clips if c["shard"] == file.name and c["row"] == row), None)
+        what = f" (clip {clip.get('index', '?')} from {clip['source']} @ {clip['offset']} s)" if clip else ""
+        return DatasetError(f"{file}: row {row}{what} {NAN_MESSAGE}")
+
+    def input_error(self, err: Exception) -> DatasetError | None:
+        """The :class:`DatasetError` behind a TensorFlow error raised by :meth:`tf_dataset`'s check of
+        a streamed row (naming the shard, row and clip), or None for any other error."""
+        import re
+
+        found = re.search(r"([^\s\[\]'\"]+\.npy): row (\d+) " + re.escape(NAN_MESSAGE), str(err))
+        return self._nan_error(Path(found.group(1)), int(found.group(2))) if found else None
 
     def batches(self, split: str, batch_size: int = 64, *, rows: np.ndarray | None = None) -> Iterator[np.ndarray]:
         """A split (or the clips at sorted positions ``rows``) as float32 [b, n_bins, n_frames, 1]
@@ -654,24 +664,29 @@ class PreparedDataset:
                 ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
             plan = dict(plan, cache=True, shuffle_buffer=max(1, len(images)))
         else:
-            step = plan["chunk_rows"]  # (shard file, first row, end row, the first row's position in the split)
-            chunks = [(os.fspath(f), int(a), min(int(a) + step, len(local)), int(at[a]))
-                      for f, local, at in self._row_ranges(split, None) for a in range(0, len(local), step)]
+            # (shard file, bytes before its first row, first row, end row, rows in the shard, the first row's
+            # position in the split): read natively by FixedLengthRecordDataset, no Python in the input
+            # threads (a NumPy reader there held the GIL and hung the interpreter's exit while prefetching)
+            step, chunks = plan["chunk_rows"], []
+            for f, local, at in self._row_ranges(split, None):
+                header = _npy_data_offset(f, self.config)
+                chunks += [(os.fspath(f), header, int(a), min(int(a) + step, len(local)), len(local), int(at[a]))
+                           for a in range(0, len(local), step)]
             shard_chunks = input_context is not None and len(chunks) >= input_context.num_input_pipelines
             if shard_chunks:
                 chunks = chunks[input_context.input_pipeline_id::input_context.num_input_pipelines]
-            files, starts, stops, ats = (list(c) for c in zip(*chunks)) if chunks else ([], [], [], [])
-            ds = tf.data.Dataset.from_tensor_slices((tf.constant(files, tf.string), tf.constant(starts, tf.int64),
-                                                     tf.constant(stops, tf.int64), tf.constant(ats, tf.int64)))
+            columns = list(zip(*chunks)) if chunks else [[]] * 6
+            ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(columns[0]), tf.string),) + tuple(
+                tf.constant(list(c), tf.int64) for c in columns[1:]))
             if shuffle and not plan["cache"]:
                 ds = ds.shuffle(max(1, len(chunks)), seed=seed, reshuffle_each_iteration=True)
+            image_bytes = 2 * shape[0] * shape[1]
 
-            def read(file, start, stop, at):
-                def rows_of(f, a, b):
-                    return self._read(Path(f.decode()), np.arange(a, b))
-                images = tf.numpy_function(rows_of, [file, start, stop], tf.float16, stateful=False)
-                return tf.data.Dataset.from_tensor_slices((tf.ensure_shape(images, (None,) + shape),
-                                                           at + tf.range(stop - start)))
+            def read(file, header, start, stop, rows, at):
+                records = tf.data.FixedLengthRecordDataset(file, image_bytes, header_bytes=header + start * image_bytes,
+                                                           footer_bytes=(rows - stop) * image_bytes)
+                return tf.data.Dataset.zip((records, tf.data.Dataset.range(start, stop))).map(
+                    lambda record, row: _decode_image(record, row, file, at - start, shape))
 
             ds = ds.interleave(read, cycle_length=max(1, min(4, len(chunks))), num_parallel_calls=tf.data.AUTOTUNE,
                                deterministic=True)
@@ -688,7 +703,37 @@ class PreparedDataset:
             ds = ds.map(lambda x, at: (tf.cast(x, tf.float32)[..., None], at), num_parallel_calls=tf.data.AUTOTUNE)
         else:
             ds = ds.map(lambda x, at: tf.cast(x, tf.float32)[..., None], num_parallel_calls=tf.data.AUTOTUNE)
+        if input_context is None:
+            # Given to a strategy as is (Keras): every worker keeps its share of the examples, the
+            # single device's global batches (sharding by file would need a file per worker).
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            ds = ds.with_options(options)
         return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _npy_data_offset(file: Path, config: SpectrogramConfig) -> int:
+    """Bytes before the first row of a shard (its ``.npy`` header), checked to be C-ordered float16."""
+    arr = _load_shard(file, config)
+    if arr.dtype.str != "<f2" or not arr.flags.c_contiguous:
+        raise DatasetError(f"{file}: shard of dtype {arr.dtype.str}, {'C' if arr.flags.c_contiguous else 'Fortran'} "
+                           f"order; expected little-endian float16 in C order (prepare the dataset again)")
+    return int(arr.offset)
+
+
+NAN_MESSAGE = "holds NaN or Inf; prepare the dataset again"
+
+
+def _decode_image(record, row, file, at, shape):
+    """One raw float16 row of a shard → (image [H, W], position in the split); a NaN or Inf stops
+    the input with the shard and row named (:meth:`PreparedDataset.describe_error` adds the clip)."""
+    import tensorflow as tf
+
+    image = tf.reshape(tf.io.decode_raw(record, tf.float16), shape)
+    check = tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(image)),
+                                [tf.strings.join([file, ": row ", tf.strings.as_string(row), " " + NAN_MESSAGE])])
+    with tf.control_dependencies([check]):
+        return tf.identity(image), at + row
 
 
 def memory_budget_from_env() -> int:

@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from ..config import ModelConfig
+from ..config import STRATEGIES, ModelConfig
 from .cost import activation_bytes_per_example
 
 
@@ -46,3 +46,23 @@ def out_of_memory_message(config: ModelConfig, batch_size: int, *, mixed_precisi
             f"~{mb:.3g} MB of conv activations per example for the backward pass ({batch_size * mb:.3g} MB per "
             f"batch, plus gradients and optimizer state); try --batch-size {smaller}"
             + ("" if mixed_precision else " or --mixed-precision mixed_float16"))
+
+
+def make_strategy(name: str | None) -> tf.distribute.Strategy | None:
+    """A ``tf.distribute`` strategy by name: ``one`` (None: the default device), ``mirrored``
+    (every GPU of this machine) or ``multiworker`` (several machines, each described by its
+    ``TF_CONFIG``; create it before any other TensorFlow work). ConfigError naming a bad name or
+    a missing ``TF_CONFIG``."""
+    from ..errors import ConfigError
+
+    if name in (None, "one"):
+        return None
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ConfigError("--strategy multiworker needs TF_CONFIG in the environment: the cluster's workers and "
+                              "this one's index, e.g. TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:2222\", "
+                              "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}'")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ConfigError(f"strategy {name!r} must be one of {', '.join(STRATEGIES)}")

@@ -212,6 +212,8 @@ def train(
             vae.fit(train_ds, validation_data=val_ds,
                     epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                     verbose=verbose)
+        except tf.errors.InvalidArgumentError as err:
+            raise (data.input_error(err) or err) from None  # a NaN or Inf in a streamed row: shard, row, clip
         except tf.errors.ResourceExhaustedError as err:
             if is_disk_full(err):
                 raise TrainingError(f"cannot write to the model folder: {os_error_message(err, model_dir)}") from None
