@@ -35,6 +35,11 @@ SHARD_ROWS = 128  # rows per shard at 512x512 (vae_tfp.data.dataset.SHARD_BYTES)
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not ``ru_maxrss``: on Linux that keeps the parent's
+    peak across fork and exec, so a child started by a process that once held more reports that."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -146,6 +151,7 @@ def child_prepare(audio: str, out: str) -> dict:
     wall = time.perf_counter() - t0
     return {"audio_hours": round(seconds / 3600, 2), "clips": len(manifest["clips"]), "wall_s": round(wall, 1),
             "x_real_time": round(seconds / wall, 1), "peak_rss_mb_main": round(peak_rss_mb(), 1),
+            # ru_maxrss of the workers: their own peaks, or this process's at the fork if that was higher
             "peak_rss_mb_largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
 
 

@@ -128,28 +128,52 @@ def _process_file(job: tuple[str, str, dict, float | None]) -> dict[str, Any]:
 
 
 class _ShardWriter:
-    """Appends images of one split and writes ``{split}-{k:05d}.npy`` shards of fixed size."""
+    """Appends images of one split to ``{split}-{k:05d}.npy`` shards of fixed size, written row by
+    row: memory holds one image, whatever the size of a shard or of the audio."""
 
     def __init__(self, folder: Path, split: str, shard_size: int):
         self.folder, self.split, self.shard_size = folder, split, shard_size
-        self.pending: list[np.ndarray] = []
+        self.file, self.rows, self.image_shape = None, 0, None
         self.shards: list[dict[str, Any]] = []
         self.count = 0
 
+    def _header(self, rows: int) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            buffer, {"descr": "<f2", "fortran_order": False, "shape": (rows,) + self.image_shape})
+        return buffer.getvalue()
+
     def add(self, image: np.ndarray) -> tuple[str, int]:
-        where = (f"{self.split}-{len(self.shards):05d}.npy", len(self.pending))
-        self.pending.append(image)
+        name = f"{self.split}-{len(self.shards):05d}.npy"
+        if self.file is None:
+            self.image_shape = tuple(image.shape)
+            self.file = open(self.folder / name, "wb")
+            self.file.write(self._header(self.shard_size))  # the real count replaces it in flush()
+        where = (name, self.rows)
+        self.file.write(np.ascontiguousarray(image, "<f2").tobytes())
+        self.rows += 1
         self.count += 1
-        if len(self.pending) == self.shard_size:
+        if self.rows == self.shard_size:
             self.flush()
         return where
 
     def flush(self) -> None:
-        if self.pending:
-            name = f"{self.split}-{len(self.shards):05d}.npy"
-            np.save(self.folder / name, np.stack(self.pending).astype(np.float16))
-            self.shards.append({"file": name, "n": len(self.pending)})
-            self.pending = []
+        if self.file is None:
+            return
+        name = f"{self.split}-{len(self.shards):05d}.npy"
+        header = self._header(self.rows)
+        if len(header) == len(self._header(self.shard_size)):
+            self.file.seek(0)
+            self.file.write(header)
+            self.file.close()
+        else:  # another header length (never for shards of up to 10^9 rows): rewrite the file once
+            self.file.close()
+            rows = np.fromfile(self.folder / name, "<f2", offset=len(self._header(self.shard_size)))
+            np.save(self.folder / name, rows.reshape((self.rows,) + self.image_shape))
+        self.shards.append({"file": name, "n": self.rows})
+        self.file, self.rows = None, 0
 
 
 def prepare_dataset(
