@@ -54,8 +54,11 @@ MAX_CLIPS = 1 << 31  # schema bound of any count or row index (the shards' real 
 # per call (``memory_budget``) or for every call by the environment variable below, in MB.
 MEMORY_BUDGET_ENV = "VAE_TFP_MEMORY_BUDGET_MB"
 MEMORY_BUDGET = 1 << 30  # 1 GiB: 2 048 images of 512x512 (the notes' 244, the music's 977 train clips fit)
-SHUFFLE_BYTES = 256 << 20  # 512 images of 512x512, 8 192 of 128x128 (see docs/experiments.md, "Bounded input")
-CHUNK_BYTES = 8 << 20  # rows read at a time from a shard (16 images of 512x512): shards of any size stream
+SHUFFLE_BYTES = 256 << 20  # 512 images of 512x512, 8 192 of 128x128 (docs/experiments.md, "Datasets of any size")
+# Rows read at a time from a shard (4 images of 512x512): shards of any size stream, and a batch of 16
+# holds 0.72 pairs of clips from one source file (exact shuffle: 0.34; chunks of 16 rows: 1.89), at
+# 1 250 examples/s from the page cache (chunks of 16 rows: 2 400); benchmarks/shuffle_quality.py.
+CHUNK_BYTES = 2 << 20
 SUBSET_CLIPS = 1024  # whole-split statistics (evaluate, diagnostics, sample metrics) use a seeded subset beyond
 MEAN_CLIPS = 4096  # the mean image of a split: a seeded subset of at most this many clips
 
