@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from vae_tfp.data.dataset import open_dataset
 from vae_tfp.evaluation.diagnostics import collapse_warning, evaluate_saved
 
 
@@ -17,6 +18,16 @@ def test_evaluate_reports_every_field(trained_tiny, tiny_dataset):
     assert r["neg_elbo_nats"] == pytest.approx(r["recon_nll_nats"] + r["kl_nats"])
     assert r["bits_per_dim"] == pytest.approx(r["neg_elbo_nats"] / (64 * 64 * math.log(2)))
     assert r["latent_dim"] == 4 and r["kl_nats"] >= 0
+    assert r["n_examples"] == r["n_clips_in_split"] == open_dataset(tiny_dataset).n_clips("test")
+
+
+def test_evaluate_takes_a_seeded_subset_of_a_large_split(trained_tiny, tiny_dataset):
+    from vae_tfp.evaluation.diagnostics import evaluate
+    from vae_tfp.model.saving import load_model
+
+    m = load_model(trained_tiny)
+    r = evaluate(m.encoder, m.decoder, m.prior, tiny_dataset, "train", max_clips=5)
+    assert r["n_examples"] == 5 and r["n_clips_in_split"] == open_dataset(tiny_dataset).n_clips("train") > 5
 
 
 def test_prior_hole_warning():

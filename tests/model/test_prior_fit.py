@@ -39,6 +39,23 @@ def test_fit_prior_lowers_the_codes_nll_and_fits_weights(trained_tiny, tiny_data
     assert json.loads((model_dir / "config.json").read_text())["prior_fit"]["n_clips"] == len(x)
 
 
+def test_fit_prior_streams_the_codes_and_fits_em_to_a_bounded_sample(trained_tiny, tiny_dataset, tmp_path,
+                                                                       monkeypatch):
+    from vae_tfp.model import prior_fit
+
+    model_dir = _mismatched_copy(trained_tiny, tmp_path)
+    data = open_dataset(tiny_dataset)
+    streamed = fit_prior(load_model(model_dir), data.batches("train", 64))  # as fit_prior_saved streams (256)
+    whole = fit_prior(load_model(model_dir), data.load("train"))
+    assert streamed["n_clips"] == whole["n_clips"] == data.n_clips("train")
+    # draws of the same posteriors (TFP's integer seeds are not bitwise repeatable across calls)
+    assert streamed["codes_nll_before"] == pytest.approx(whole["codes_nll_before"], rel=0.01)
+    monkeypatch.setattr(prior_fit, "MAX_EM_CODES", 40)
+    record = fit_prior_saved(model_dir, tiny_dataset, num_modes=3)
+    assert record["n_codes"] == 8 * data.n_clips("train") and record["n_codes_em"] == 40
+    assert record["codes_nll_after"] < record["codes_nll_before"]
+
+
 def test_fit_prior_with_another_number_of_components(trained_tiny, tiny_dataset, tmp_path):
     model_dir = _mismatched_copy(trained_tiny, tmp_path)
     fit_prior_saved(model_dir, tiny_dataset, num_modes=5)

@@ -25,7 +25,17 @@ def test_history_and_diagnostics(trained_tiny):
         assert len(h["code_std"]) == len(h["prior_std"]) == model_preset("tiny").latent_dim
         assert len(h["kl_per_dim"]) == model_preset("tiny").latent_dim
         assert all(math.isfinite(h[k]) for k in ("loss", "recon", "kl"))
+        assert h["val_clips"] == 6 and h["diagnostics_clips"] == 6  # the validation subset: all of a small split
     assert history[-1]["recon"] < history[0]["recon"]
+
+
+def test_validation_is_a_fixed_seeded_subset_of_a_large_split(tiny_dataset, tmp_path, monkeypatch):
+    from vae_tfp.model import training
+
+    monkeypatch.setattr(training, "VALIDATION_CLIPS", 4)
+    history = train(tiny_dataset, tmp_path / "m", model_preset("tiny"), epochs=2, batch_size=8, verbose=0,
+                    val_examples=3, log=lambda _: None, tensorboard=False)
+    assert [(h["val_clips"], h["diagnostics_clips"]) for h in history] == [(4, 3), (4, 3)]
 
 
 def test_refuses_mismatched_data_and_existing_runs(trained_tiny, tiny_dataset, tmp_path):

@@ -86,7 +86,7 @@ def fit_prior(model, images: np.ndarray | Iterable[np.ndarray], *, num_modes: in
     t0 = time.perf_counter()
     parts, n_clips = [], 0
     for batch in [images] if isinstance(images, np.ndarray) else images:
-        # seeded by each clip's position, as if the whole set were one array
+        # seeded by the clip's position in the set, as in one array
         parts.append(aggregate_posterior(model.encoder, np.asarray(batch, np.float32),
                                          samples_per_clip=samples_per_clip, seed=seed + n_clips))
         n_clips += len(batch)
