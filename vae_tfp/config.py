@@ -187,7 +187,8 @@ LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "laplace")
 MAX_LATENT_DIM = 4096
 MAX_CHANNELS = 4096
 MAX_PARAMETERS = 500_000_000
-STRATEGIES = ("one", "mirrored", "multiworker")  # tf.distribute for training (vae_tfp.model.devices.make_strategy)
+STRATEGIES = ("one", "mirrored", "multiworker")
+CONDITIONAL_METHODS = ("em", "components")  # vae_tfp.model.conditional; the first is the default  # tf.distribute for training (vae_tfp.model.devices.make_strategy)
 
 
 @dataclasses.dataclass(frozen=True)

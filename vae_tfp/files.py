@@ -56,9 +56,14 @@ def write_json_atomic(path: Path, data: Any, *, default=None, sort_keys: bool = 
     Non-ASCII text (and the lone surrogates of non-UTF-8 file names) is escaped, so any path
     round-trips. ``default`` and ``sort_keys`` are :func:`json.dumps`'s. Returns ``path``.
     """
+    return write_bytes_atomic(path, json.dumps(data, indent=1, default=default, sort_keys=sort_keys).encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Writes ``data`` next to ``path`` and renames it over: readers never see a half-written file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=default, sort_keys=sort_keys))
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
 

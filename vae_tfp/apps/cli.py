@@ -178,6 +178,15 @@ def cmd_fit_prior(args) -> int:
     return 0
 
 
+def cmd_fit_conditional(args) -> int:
+    from ..model.conditional import fit_conditional
+
+    record = fit_conditional(args.model, args.data, split=args.split, seed=args.seed)
+    print(f"{record['file']}: conditioned on {record['n_clips']} clips; fields "
+          + "; ".join(f"{f} ({len(v)} values)" for f, v in record["fields"].items()))
+    return 0
+
+
 def _inversion(args):
     from ..audio.spectrogram import Inversion
 
@@ -196,8 +205,11 @@ def _print_result(result: dict) -> int:
 def cmd_generate(args) -> int:
     from .operations import op_generate
 
+    from ..model.conditional import parse_where
+
     return _print_result(op_generate(args.model, args.out, n=args.n, seed=args.seed, component=args.component,
-                                     temperature=args.temperature, inversion=_inversion(args)))
+                                     temperature=args.temperature, inversion=_inversion(args),
+                                     where=parse_where(args.where), method=args.method))
 
 
 def cmd_reconstruct(args) -> int:
@@ -311,7 +323,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..config import DEFAULT_SAMPLE_RATE, LIKELIHOODS, MODEL_PRESETS
+    from ..config import CONDITIONAL_METHODS, DEFAULT_SAMPLE_RATE, LIKELIHOODS, MODEL_PRESETS
     from ..data.dataset import SPLITS
 
     parser = argparse.ArgumentParser(prog="vae-tfp", description=__doc__.splitlines()[0])
@@ -395,6 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples-per-clip", type=COUNT, default=8, help="codes drawn from q(z|x) per clip")
     p.set_defaults(func=cmd_fit_prior)
 
+    p = sub.add_parser("fit-conditional", help="condition generation on a dataset's labels (generate --where)",
+                       parents=[g["seed"]])
+    p.add_argument("model", type=Path)
+    p.add_argument("data", type=Path, help="prepared dataset whose labels and metadata to condition on")
+    p.add_argument("--split", default="train", choices=SPLITS)
+    p.set_defaults(func=cmd_fit_conditional)
+
     model_ops = [g["out"], g["inversion"]]
     p = sub.add_parser("generate", help="sample the prior, decode, write WAVs and PNGs", parents=model_ops + [g["seed"]])
     p.add_argument("model", type=Path)
@@ -402,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"samples, written to disk in batches (at most {MAX_GENERATE})")
     p.add_argument("--component", type=NON_NEGATIVE_INT, default=None, help="sample one mixture component")
     p.add_argument("--temperature", type=POSITIVE, default=1.0, help="scale of the component std")
+    p.add_argument("--where", nargs="+", metavar="FIELD=VALUE", default=None,
+                   help="sample p(z | labels), e.g. --where instrument=violin pitch=60 (after `vae-tfp fit-conditional`)")
+    p.add_argument("--method", default=CONDITIONAL_METHODS[0], choices=CONDITIONAL_METHODS,
+                   help="conditional prior: a mixture fitted by EM to the labelled clips' codes (default), or the "
+                        "trained components re-weighted by their responsibility for those codes")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("reconstruct", help="audio files → encode → decode → audio, beside the round trip",

@@ -41,9 +41,11 @@ def to_audio(model, images: np.ndarray, *, inversion: Inversion = DEFAULT_INVERS
 
 
 def generate(model, n: int, *, seed: int = 0, component: int | None = None, temperature: float = 1.0,
-             inversion: Inversion = DEFAULT_INVERSION) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Samples the prior, decodes (mean) and inverts: returns ``(z, images, audio)``."""
-    z = sample_prior(model, n, seed=seed, component=component, temperature=temperature)
+             inversion: Inversion = DEFAULT_INVERSION, where: dict | None = None,
+             method: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Samples the prior (or p(z | labels ``where``): :func:`~vae_tfp.model.prior.sample_prior`),
+    decodes (mean) and inverts: returns ``(z, images, audio)``."""
+    z = sample_prior(model, n, seed=seed, component=component, temperature=temperature, where=where, method=method)
     images = decode(model, z)
     return z, images, to_audio(model, images, inversion=inversion, seed=seed)
 

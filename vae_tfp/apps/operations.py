@@ -78,8 +78,9 @@ GENERATE_BATCH = 64  # samples decoded, inverted and written at a time: memory s
 
 def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | None = None,
                 temperature: float = 1.0, inversion: Inversion = DEFAULT_INVERSION, batch_size: int = GENERATE_BATCH, progress: bool = True,
-                stage: int | None = None) -> dict:
-    """Samples the prior (optionally one component, or scaled), decodes the mean, inverts to audio.
+                stage: int | None = None, where: dict | None = None, method: str | None = None) -> dict:
+    """Samples the prior (optionally one component, or scaled, or conditioned on labels ``where``
+    by ``method``: :mod:`vae_tfp.model.conditional`), decodes the mean, inverts to audio.
     ``stage`` picks the decoder of a folder that went through the adversarial stage (1: before it).
 
     Written to disk ``batch_size`` samples at a time, so memory does not grow with ``n`` (but
@@ -90,9 +91,10 @@ def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | N
     from tqdm.auto import tqdm
 
     model = load_model(model_dir, parts=("decoder", "prior"), stage=stage)
-    z = sample_prior(model, n, seed=seed, component=component, temperature=temperature)
+    z = sample_prior(model, n, seed=seed, component=component, temperature=temperature, where=where, method=method)
     w = _Writer(out, model.spectrogram_config)
     summary = dict(operation="generate", model=os.fspath(model_dir), seed=seed, component=component,
+                   **({"where": where, "method": method} if where else {}),
                    temperature=temperature, griffin_lim_iters=inversion.n_iter, phase_init=inversion.phase_init)
     per_sample = 2 * 44 + 2 * model.spectrogram_config.clip_samples  # a WAV; PNGs are measured as they come
     for start in tqdm(range(0, n, batch_size), disable=not progress or n <= batch_size, desc="generate",

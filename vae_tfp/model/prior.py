@@ -147,7 +147,7 @@ class MixtureKLRegularizer(tfpl.KLDivergenceRegularizer):
 
 
 def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
-                 temperature: float = 1.0) -> np.ndarray:
+                 temperature: float = 1.0, where: dict | None = None, method: str | None = None) -> np.ndarray:
     """Draws ``n`` latents from the prior, [n, D]: a component by the mixture weights, then its Gaussian.
 
     TFP's own sampling of the (tempered) mixture, with a stateless seed: the same ``seed`` gives
@@ -156,7 +156,16 @@ def sample_prior(model, n: int, *, seed: int = 0, component: int | None = None,
     Args:
         component: Sample only this mixture component (0-based).
         temperature: Scales each component's standard deviation (< 1: closer to the means).
+        where: Labels to condition on, e.g. ``{"instrument": "violin", "pitch": 60}``
+            (:mod:`vae_tfp.model.conditional`; the model folder needs its conditional prior).
+        method: With ``where``: ``em`` (default) or ``components``.
     """
+    if where:
+        if component is not None:
+            raise ConfigError("sample either one component or a condition (where), not both")
+        from .conditional import sample_conditional
+
+        return sample_conditional(model, n, where, method=method, seed=seed, temperature=temperature)
     k = model.config.num_modes
     if component is not None and not 0 <= component < k:
         raise ConfigError(f"component={component} must be in [0, {k - 1}]")
