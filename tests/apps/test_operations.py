@@ -88,14 +88,21 @@ def test_explorer_sliders_move_the_latent(trained_tiny, tiny_dataset):
     m = load_model(trained_tiny)
     means, _ = encode(m, open_dataset(tiny_dataset).load("train"))
     labels = [c["label"] for c in open_dataset(tiny_dataset).split_clips("train")]
-    ex = LatentExplorer(m, means, labels, label_pairs=[("high", "low")], k=2, inversion=Inversion(n_iter=2))
+    ex = LatentExplorer(m, means, labels, label_pairs=[("high", "low")], k=2, inversion=Inversion(n_iter=2),
+                        conditions={"label": labels})
     assert [n for n, _ in ex.directions] == ["PC1", "PC2", "high−low"]
     np.testing.assert_allclose(ex.z([0, 0, 0]), means.mean(0), atol=1e-5)
     assert not np.allclose(ex.z([1, 0, 0]), ex.z([0, 0, 0]))
     assert "<audio" in ex.render_html([0.5, 0, 1])
+    assert list(ex.origins) == [ex.ALL, "label=high", "label=low"]
     box = ex.widget()
-    box.children[0].children[0].children[0].value = 1.0  # move a slider: the view re-renders
+    controls = box.children[0].children[0].children
+    controls[1].value = 1.0  # move a slider: the view re-renders
     assert "PC1 +1.0" in box.children[0].children[1].value
+    controls[0].value = "label=low"  # start from the low tones' codes
+    low = np.array([label == "low" for label in labels])
+    np.testing.assert_allclose(ex.z([0, 0, 0]), means[low].mean(0), atol=1e-5)
+    assert "label=low, PC1 +1.0" in box.children[0].children[1].value
 
 
 def test_generate_streams_in_batches_with_the_same_files(trained_tiny, tmp_path):

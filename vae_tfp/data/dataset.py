@@ -79,6 +79,11 @@ def label_for(path: Path, root: Path) -> str:
     return stem or path.stem
 
 
+def label_value(clip: dict[str, Any], field: str) -> Any:
+    """A clip's value of a label field: its folder ``label``, else that field of its ``meta`` (None if absent)."""
+    return clip["label"] if field == "label" else (clip.get("meta") or {}).get(field)
+
+
 def assign_splits(keys: Sequence[str], fractions: Sequence[float], seed: int) -> dict[str, str]:
     """Deterministic split of source files: ordered by a seeded hash, then cut by fraction.
 

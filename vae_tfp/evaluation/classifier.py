@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.dataset import DatasetLike, open_dataset
+from ..data.dataset import DatasetLike, label_value, open_dataset
 from ..errors import DatasetError, ModelFileError
 from ..files import read_format_json, sha256_file, write_json_atomic
 
@@ -118,7 +118,7 @@ def _targets(clips, heads) -> dict[str, np.ndarray]:
     out = {}
     for name, classes in heads.items():
         index = {c: i for i, c in enumerate(classes)}
-        values = [c["label"] if name == "label" else (c.get("meta") or {}).get(name) for c in clips]
+        values = [label_value(c, name) for c in clips]
         # a class not seen in training (a held-out pitch) gets -1: left out of the accuracy
         out[name] = np.array([index.get(v, -1) for v in values], np.int64)
     return out

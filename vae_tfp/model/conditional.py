@@ -28,7 +28,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from ..config import CONDITIONAL_METHODS
-from ..data.dataset import DatasetLike, open_dataset
+from ..data.dataset import DatasetLike, label_value, open_dataset
 from ..errors import ConfigError, DatasetError, ModelFileError
 
 tfd = tfp.distributions
@@ -66,7 +66,7 @@ def fit_conditional(model_dir: str | os.PathLike, data: DatasetLike, *, split: s
         "means": means.astype(np.float32), "scales": scales.astype(np.float32),
         "responsibilities": responsibilities(model.prior, means, scales, seed=seed),
         "fields": np.array(list(heads)),
-        "values": np.array([[_value(c, f) for c in clips] for f in heads]),
+        "values": np.array([[str(label_value(c, f)) for c in clips] for f in heads]),
     }
     import io
 
@@ -74,12 +74,8 @@ def fit_conditional(model_dir: str | os.PathLike, data: DatasetLike, *, split: s
     np.savez(buffer, **arrays)
     write_bytes_atomic(Path(model_dir) / FILE, buffer.getvalue())
     return {"file": os.fspath(Path(model_dir) / FILE), "n_clips": len(clips),
-            "fields": {f: {str(v): int(sum(_value(c, f) == str(v) for c in clips)) for v in classes}
+            "fields": {f: {str(v): int(sum(str(label_value(c, f)) == str(v) for c in clips)) for v in classes}
                        for f, classes in heads.items()}}
-
-
-def _value(clip: dict[str, Any], field: str) -> str:
-    return str(clip["label"] if field == "label" else (clip.get("meta") or {}).get(field))
 
 
 def responsibilities(prior, means: np.ndarray, scales: np.ndarray, *, seed: int = 0,
@@ -106,8 +102,7 @@ class ConditionalPrior:
 
     def known(self, field: str, mask: np.ndarray | None = None) -> list[str]:
         """The values of ``field`` among the clips of ``mask`` (all by default), numbers in numeric order."""
-        values = set(self.values[field][mask if mask is not None else slice(None)])
-        return sorted(values, key=lambda v: (not _is_number(v), float(v) if _is_number(v) else 0.0, v))
+        return sorted(set(self.values[field][mask if mask is not None else slice(None)]), key=value_order)
 
     def select(self, where: Mapping[str, Any]) -> np.ndarray:
         """The clips carrying every condition of ``where``; ConfigError naming what exists otherwise."""
@@ -186,6 +181,11 @@ def parse_where(items) -> dict[str, str]:
             raise ConfigError(f"--where {item!r} must be FIELD=VALUE, e.g. instrument=violin")
         where[field] = value
     return where
+
+
+def value_order(v: str) -> tuple:
+    """Sort key of label values: numbers first, in numeric order (``"9"`` before ``"10"``), then text."""
+    return (not _is_number(v), float(v) if _is_number(v) else 0.0, v)
 
 
 def _is_number(v: str) -> bool:
