@@ -5,7 +5,7 @@ import pytest
 
 from conftest import harmonic, write
 from vae_tfp.audio.spectrogram import Inversion
-from vae_tfp.audio.metrics import clipped_fraction, inversion_curves, log_spectral_distance, roundtrip_file, roundtrip_files, spectral_convergence, summarize
+from vae_tfp.audio.metrics import clipped_fraction, estimate_pitch, inversion_curves, log_spectral_distance, roundtrip_file, roundtrip_files, spectral_convergence, summarize
 from vae_tfp.audio.spectrogram import spectrogram
 
 
@@ -65,3 +65,9 @@ def test_inversion_curves_per_start_and_iterations(tiny):
     assert sc["random"][4] < sc["random"][0]  # iterating helps a random start
     assert sc["pghi"][0] < 0.5 * sc["random"][0]  # PGHI starts far closer
     assert curves["pghi"][4]["spectral_convergence"]["n"] == 2 and curves["random"][0]["seconds_per_clip"] > 0
+
+
+@pytest.mark.parametrize("f0, midi", [(220.0, 57.0), (261.63, 60.0), (466.16, 70.0)])
+def test_estimate_pitch_of_a_harmonic_tone(f0, midi):
+    assert estimate_pitch(harmonic(2.0, 22050, f0), 22050) == pytest.approx(midi, abs=0.1)
+    assert np.isnan(estimate_pitch(np.zeros(22050, np.float32), 22050))  # nothing voiced

@@ -1,6 +1,7 @@
 """Label-conditioned generation (vae_tfp.model.conditional) on the tiny set's two tone families."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,3 +75,45 @@ def test_the_labels_come_from_the_dataset(conditioned, tiny_dataset):
     assert list(cond.values["label"]) == [c["label"] for c in clips]
     assert cond.responsibilities.shape[0] == len(clips)
     np.testing.assert_allclose(cond.responsibilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def _with_pitch(model_dir, tmp_path):
+    """A copy of a conditioned model whose clips also carry a pitch: 48 or 50 for the low tones, 52 or 54 for
+    the high ones (alternately)."""
+    import shutil
+
+    from vae_tfp.model.conditional import FILE
+
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    with np.load(copy / FILE) as f:
+        arrays = {k: f[k] for k in f.files}
+    label = arrays["values"][list(arrays["fields"]).index("label")]
+    arrays["fields"] = np.append(arrays["fields"], "pitch")
+    pitch = np.where(label == "low", 48, 52) + 2 * (np.arange(len(label)) % 2)
+    arrays["values"] = np.concatenate([arrays["values"], pitch.astype(str)[None]])
+    np.savez(copy / FILE, **arrays)
+    return copy
+
+
+def test_the_instrument_maps_every_key_to_a_present_sample(conditioned, tmp_path):
+    import re
+
+    from vae_tfp.apps.operations import op_instrument
+
+    model_dir = _with_pitch(conditioned, tmp_path)
+    assert load_conditional(model_dir).direction("pitch").shape == (load_model(model_dir, parts=("prior",)).config.latent_dim,)
+    result = op_instrument(model_dir, tmp_path / "out", where={"label": "low"}, pitches=range(46, 51), check_pitch=False)
+    sfz = Path(result["sfz"])
+    regions = [dict(re.findall(r"(\w+)=(\S+)", line)) for line in sfz.read_text().splitlines()
+               if line.startswith("<region>")]
+    keys = [k for r in regions for k in range(int(r["lokey"]), int(r["hikey"]) + 1)]
+    assert sorted(keys) == list(range(46, 51))  # every key once
+    for r in regions:
+        assert not Path(r["sample"]).is_absolute() and (sfz.parent / r["sample"]).is_file()
+        assert int(r["lokey"]) <= int(r["hikey"]) and r["pitch_keycenter"] in ("48", "50")  # the low tones' pitches
+    assert result["notes"] == 2 and result["farthest_key_from_its_note"] == 2
+    direction = op_instrument(model_dir, tmp_path / "dir", where={"label": "low"}, pitches=range(46, 49),
+                              method="direction", check_pitch=False)
+    assert direction["notes"] == 3 and len(list((tmp_path / "dir").glob("*.wav"))) == 3
+    assert np.load(tmp_path / "dir" / "latents.npy").shape[0] == 3

@@ -212,6 +212,26 @@ def cmd_generate(args) -> int:
                                      where=parse_where(args.where), method=args.method))
 
 
+def _key_range(text: str) -> list[int]:
+    """``48-72`` → [48, ..., 72]; ``60`` → [60]."""
+    low, _, high = text.partition("-")
+    try:
+        keys = list(range(int(low), int(high or low) + 1))
+    except ValueError:
+        keys = []
+    if not keys or keys[0] < 0 or keys[-1] > 127:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a MIDI key or a range of them, e.g. 48-72 (0-127)")
+    return keys
+
+
+def cmd_instrument(args) -> int:
+    from ..model.conditional import parse_where
+    from .operations import op_instrument
+
+    return _print_result(op_instrument(args.model, args.out, where=parse_where(args.where), pitches=args.pitches,
+                                       method=args.method, seed=args.seed, inversion=_inversion(args)))
+
+
 def cmd_reconstruct(args) -> int:
     from .operations import op_reconstruct
 
@@ -427,6 +447,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="conditional prior: a mixture fitted by EM to the labelled clips' codes (default), or the "
                         "trained components re-weighted by their responsibility for those codes")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("instrument", help="one timbre across a range of keys: WAVs and an SFZ file",
+                       parents=model_ops + [g["seed"]])
+    p.add_argument("model", type=Path)
+    p.add_argument("--where", nargs="+", metavar="FIELD=VALUE", required=True,
+                   help="the timbre, e.g. --where instrument=violin (after `vae-tfp fit-conditional`)")
+    p.add_argument("--pitches", type=_key_range, default=_key_range("48-72"), help="MIDI keys (default: 48-72)")
+    p.add_argument("--method", default="conditional", choices=("conditional", "direction"),
+                   help="a draw of p(z | timbre, pitch) per pitch the data has, keys between them resampled by the "
+                        "sampler (default); or one draw moved along the pitch direction to every key")
+    p.set_defaults(func=cmd_instrument)
 
     p = sub.add_parser("reconstruct", help="audio files → encode → decode → audio, beside the round trip",
                        parents=model_ops)

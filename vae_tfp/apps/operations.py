@@ -52,6 +52,103 @@ class _Writer:
         return result
 
 
+INSTRUMENT_METHODS = ("conditional", "direction")
+
+
+def instrument_latents(model, cond, where: dict, keys: Sequence[int], *, method: str = "conditional",
+                       pitch_field: str = "pitch", seed: int = 0) -> tuple[list[int], np.ndarray]:
+    """The notes to render for one timbre ``where`` across ``keys``: ``(their pitches, latents [n, D])``.
+
+    ``conditional``: a draw of p(z | where, pitch) at every pitch the data has for that timbre
+    within the keys (and the nearest one beyond each end that the keys need); the sampler plays
+    the keys between them by resampling the nearest note. ``direction``: one note per key, a
+    single conditional draw (at the available pitch nearest the middle) moved along the pitch
+    direction (:meth:`~vae_tfp.model.conditional.ConditionalPrior.direction`, within the first
+    field of ``where``) by the semitones to each key.
+    """
+    if method not in INSTRUMENT_METHODS:
+        raise ConfigError(f"method={method!r} must be one of {', '.join(INSTRUMENT_METHODS)}")
+    where = {k: v for k, v in where.items() if k != pitch_field}
+    if pitch_field not in cond.fields:
+        raise ConfigError(f"{cond.path}: no {pitch_field!r} field to play an instrument along; fields are "
+                          f"{', '.join(cond.fields)}")
+    available = sorted(int(float(v)) for v in cond.known(pitch_field, cond.select(where) if where else None))
+    lo, hi = min(keys), max(keys)
+
+    def draw(pitch: int) -> np.ndarray:
+        return cond.sample(model.prior, 1, {**where, pitch_field: pitch}, seed=seed)[0]
+
+    if method == "direction":
+        step = cond.direction(pitch_field, within=next(iter(where), None))
+        anchor = min(available, key=lambda a: abs(a - (lo + hi) / 2))
+        z0 = draw(anchor)
+        return list(keys), np.stack([z0 + (k - anchor) * step for k in keys])
+    notes = sorted({min(available, key=lambda a: abs(a - k)) for k in keys})
+    return notes, np.stack([draw(p) for p in notes])
+
+
+def write_sfz(path: str | os.PathLike, regions: Sequence[dict], *, comment: str = "") -> Path:
+    """An SFZ instrument: one region per sample, ``{"sample": file name relative to the SFZ file,
+    "lokey", "hikey", "pitch_keycenter", "tune" (cents)}``.
+
+    Written by hand: the format is a few lines of text, and no maintained Python library writes it."""
+    lines = [f"// {comment}" if comment else "// vae_tfp instrument", "<control>", "default_path=",
+             "<global> loop_mode=no_loop ampeg_release=0.2"]
+    lines += [f"<region> sample={r['sample']} lokey={r['lokey']} hikey={r['hikey']} "
+              f"pitch_keycenter={r['pitch_keycenter']} tune={int(r.get('tune', 0))}" for r in regions]
+    path = Path(path)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def op_instrument(model_dir, out, *, where: dict, pitches: Sequence[int], method: str = "conditional",
+                  seed: int = 0, inversion: Inversion = DEFAULT_INVERSION, check_pitch: bool = True) -> dict:
+    """Renders one timbre across a range of keys (:func:`instrument_latents`): a WAV and a PNG per
+    note, each note's pitch (pYIN) against the pitch it was asked for in cents, and an SFZ file
+    in which every key plays the nearest note, tuned by its measured error (``results.json``)."""
+    from ..audio.metrics import estimate_pitch
+    from ..model.conditional import load_conditional
+
+    if not where:
+        raise ConfigError("an instrument needs a timbre, e.g. --where instrument=violin")
+    model = load_model(model_dir, parts=("decoder", "prior"))
+    cond = load_conditional(model_dir)
+    keys = [int(p) for p in pitches]
+    notes, z = instrument_latents(model, cond, where, keys, method=method, seed=seed)
+    images = decode(model, z)
+    audio = to_audio(model, images, inversion=inversion, seed=seed)
+    name = "_".join(str(v) for k, v in where.items() if k != "pitch") or "instrument"
+    w = _Writer(out, model.spectrogram_config)
+    np.save(w.out / "latents.npy", z)  # to render again, or judge, without sampling
+    errors = []
+    for note, image, clip in zip(notes, images, audio):
+        info = {"pitch": note}
+        if check_pitch:
+            midi = estimate_pitch(clip, model.spectrogram_config.sample_rate)
+            info.update(estimated_midi=round(midi, 3), error_cents=round(100 * (midi - note), 1))
+            errors.append(abs(100 * (midi - note)))
+        w.add(f"{name}_{note:03d}", image, clip, **info)
+    regions = []
+    for item in w.items:  # each key to its nearest note
+        mine = [k for k in keys if min(notes, key=lambda n: (abs(n - k), n)) == item["pitch"]]
+        if mine:
+            error = item.get("error_cents", 0.0)
+            tune = -error if np.isfinite(error) else 0.0  # an unvoiced note: played as asked for
+            regions.append({"sample": item["wav"], "lokey": min(mine), "hikey": max(mine),
+                            "pitch_keycenter": item["pitch"], "tune": round(tune)})
+    sfz = write_sfz(w.out / f"{name}.sfz", regions, comment=f"vae_tfp: {model_dir}, {where}, method {method}")
+    summary = {"operation": "instrument", "model": os.fspath(model_dir), "where": where, "method": method,
+               "seed": seed, "keys": [min(keys), max(keys)], "notes": len(notes), "sfz": os.fspath(sfz),
+               "farthest_key_from_its_note": max(abs(k - min(notes, key=lambda n: abs(n - k))) for k in keys)}
+    if errors:
+        finite = np.array([e for e in errors if np.isfinite(e)])
+        summary.update(pitch_error_cents_median=round(float(np.median(finite)), 1) if len(finite) else None,
+                       within_50_cents=round(float((finite <= 50).sum() / len(errors)), 3),
+                       within_100_cents=round(float((finite <= 100).sum() / len(errors)), 3),
+                       unvoiced=int(len(errors) - len(finite)))
+    return w.finish(**summary)
+
+
 def resolve_clip(model, ref: str) -> tuple[np.ndarray, str]:
     """``FILE`` (its first clip) or ``DATASET:INDEX`` → (image [H, W, 1], label for humans)."""
     path = Path(ref)

@@ -55,6 +55,17 @@ def log_spectral_distance(reference: np.ndarray, estimate: np.ndarray, config: S
     return float(np.mean(np.sqrt(np.mean(diff_db**2, axis=0))))
 
 
+def estimate_pitch(audio: np.ndarray, sample_rate: int) -> float:
+    """The median fundamental of a clip's voiced frames as a MIDI number (fractional; NaN when no
+    frame is voiced), by librosa's pYIN between C2 and C7."""
+    import librosa
+
+    f0, voiced, _ = librosa.pyin(np.asarray(audio, np.float32), fmin=librosa.note_to_hz("C2"),
+                                 fmax=librosa.note_to_hz("C7"), sr=sample_rate, frame_length=2048)
+    f0 = f0[voiced & np.isfinite(f0)]
+    return float(librosa.hz_to_midi(np.median(f0))) if len(f0) else float("nan")
+
+
 def clipped_fraction(spec: np.ndarray) -> float:
     """Fraction of bins at the top of the range (value 1.0): material louder than ``max_db``."""
     return float(np.mean(np.asarray(spec) >= 1.0))

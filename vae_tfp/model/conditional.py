@@ -122,6 +122,26 @@ class ConditionalPrior:
                                   f"{_listing(known)}{f' (nearest: {near})' if near else ''}")
         return mask
 
+    def direction(self, field: str, *, within: str | None = None) -> np.ndarray:
+        """The change of the latent per unit of a numeric ``field`` (e.g. one semitone of ``pitch``):
+        least squares of the clips' posterior means on the field's value, after removing each
+        ``within`` group's means (e.g. per instrument, so that timbre does not leak in)."""
+        if field not in self.values:
+            raise ConfigError(f"{self.path}: no label field {field!r}; fields are {', '.join(self.fields)}")
+        try:
+            x = self.values[field].astype(float)
+        except ValueError:
+            raise ConfigError(f"{self.path}: {field} is not numeric; it has no direction") from None
+        z = self.means.astype(np.float64).copy()
+        groups = self.values[within] if within else np.zeros(len(x), str)
+        for g in set(groups):
+            member = groups == g
+            x[member] -= x[member].mean()
+            z[member] -= z[member].mean(axis=0)
+        if not (x ** 2).sum():
+            raise ConfigError(f"{self.path}: {field} does not vary{f' within a {within}' if within else ''}")
+        return ((x[:, None] * z).sum(axis=0) / (x ** 2).sum()).astype(np.float32)
+
     def sample(self, prior, n: int, where: Mapping[str, Any], *, method: str | None = None, seed: int = 0,
                temperature: float = 1.0) -> np.ndarray:
         """``n`` latents [n, D] conditioned on ``where`` by ``method`` (default :data:`DEFAULT_METHOD`;
