@@ -82,8 +82,8 @@ def build(source: Path, folder: Path, n: int, n_val: int = 256) -> dict:
             "manifest_mb": round((folder / MANIFEST).stat().st_size / 2**20, 1)}
 
 
-def child_pipeline(folder: str, batches: int, steps: int) -> dict:
-    """In its own process: open, first batch, input examples/s, ``default`` train steps; peak RSS."""
+def child_pipeline(folder: str, batches: int, steps: int, preset: str = "default") -> dict:
+    """In its own process: open, first batch, input examples/s, train steps of ``preset``; peak RSS."""
     import tensorflow as tf
     import tf_keras as keras
 
@@ -107,7 +107,7 @@ def child_pipeline(folder: str, batches: int, steps: int) -> dict:
         next(it)
     out["input_examples_per_s"] = round(8 * batches / (time.perf_counter() - t0), 1)
     out["rss_mb_after_input"] = round(peak_rss_mb(), 1)
-    config = model_preset("default").for_spectrogram(data.config)
+    config = model_preset(preset).for_spectrogram(data.config)
     keras.utils.set_random_seed(0)
     vae = VAE(config, seed=0)
     vae.compile(optimizer=make_optimizer(config))
@@ -190,6 +190,7 @@ def main():
     ap.add_argument("--work", default="/tmp/vae_tfp_scale")
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--preset", default="default", help="the model trained for --steps steps (its spectrogram's data)")
     ap.add_argument("--prepare-minutes", type=float, nargs="*", default=[10, 150])
     ap.add_argument("--epoch-clips", type=int, default=0)
     ap.add_argument("--epoch-preset", default="small")
@@ -197,7 +198,7 @@ def main():
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
-        fn = {"pipeline": lambda f, b, s: child_pipeline(f, int(b), int(s)), "epoch": child_epoch,
+        fn = {"pipeline": lambda f, b, s, p: child_pipeline(f, int(b), int(s), p), "epoch": child_epoch,
               "prepare": child_prepare}[kind]
         print(json.dumps(fn(*rest), default=float))
         return
@@ -210,7 +211,7 @@ def main():
         t0 = time.perf_counter()
         built = build(Path(args.data), folder, n)
         built["build_s"] = round(time.perf_counter() - t0, 1)
-        out["sizes"][n] = {**built, **run_child("pipeline", str(folder), str(args.batches), str(args.steps))}
+        out["sizes"][n] = {**built, **run_child("pipeline", str(folder), str(args.batches), str(args.steps), args.preset)}
         print(json.dumps({n: out["sizes"][n]}), file=sys.stderr, flush=True)
         shutil.rmtree(folder)
     sizes = sorted(out["sizes"])

@@ -20,6 +20,11 @@ BENCHES = [
     ["inversion.py", "--spec", "default", "--clips", "24", "--model", "saved_models/demo"],
     ["generation_latency.py", "--model", "saved_models/demo"],
     ["sample_quality.py", "--model", "saved_models/demo", "--data", "data/notes"],
+    ["dataset_scale.py"],
+    ["shuffle_quality.py", "--chunk-rows", "4", "16"],
+    ["input_vs_training.py", "--rounds", "9", "--steps", "12"],
+    ["conditional.py", "--pitch-tracker"],
+    ["instrument.py"],
 ]
 
 if __name__ == "__main__":

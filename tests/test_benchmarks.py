@@ -155,3 +155,15 @@ def test_stages_picture_draws_five_rows_of_four(tmp_path, shared_smoke):
     assert out["rows"][0] == "real (held out)" and len(out["rows"]) == 5
     width, height = Image.open(png).size
     assert width == 4 * 2.6 * 80 and height == 5 * 2.6 * 80
+
+
+def test_dataset_scale_reports_memory_and_speed_of_a_streamed_split(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.setenv("VAE_TFP_MEMORY_BUDGET_MB", "0")  # stream even this small split
+    out = run(tmp_path, "dataset_scale.py", "--data", str(tiny_dataset), "--sizes", "300", "--batches", "3",
+              "--steps", "1", "--preset", "tiny", "--prepare-minutes", "--work", str(tmp_path / "w"), "--name", "s")
+    r = out["sizes"]["300"]
+    assert r["input_plan"]["n_clips"] == 300 and not r["input_plan"]["cache"]
+    assert r["peak_rss_mb"] >= r["rss_mb_after_open"] > 0 and r["first_batch_s"] > 0
+    assert r["input_examples_per_s"] > 0 and r["train_examples_per_s"] > 0
+    assert r["disk_mb_if_real"] > r["disk_mb"]  # the hard links
+    assert out["peak_rss_ratio_to_smallest"] == {"300": 1.0} and (tmp_path / "s.json").exists()
