@@ -58,13 +58,16 @@ def main():
                 predicted = [classes[i] for i in classifier.predict(images)["instrument"].argmax(1)]
                 errors = [abs(i["error_cents"]) for i in result["items"]]
                 rows[instrument] = {"notes": result["notes"], "pitch_error_cents_median": result["pitch_error_cents_median"],
-                                    "within_50_cents": result["within_50_cents"], "unvoiced": result["unvoiced"],
+                                    "within_50_cents": result["within_50_cents"],
+                                    "within_50_cents_any_octave": result["within_50_cents_any_octave"],
+                                    "unvoiced": result["unvoiced"],
                                     "timbre_kept": float(np.mean([p == instrument for p in predicted])),
                                     "worst_error_cents": max(errors)}
                 print(method, instrument, rows[instrument], file=sys.stderr, flush=True)
             out["results"][method] = {
                 "mean": {k: round(float(np.nanmean([r[k] for r in rows.values()])), 3)
-                         for k in ("pitch_error_cents_median", "within_50_cents", "timbre_kept")},
+                         for k in ("pitch_error_cents_median", "within_50_cents", "within_50_cents_any_octave",
+                                   "timbre_kept")},
                 "per_instrument": rows}
     emit(args.name, out)
 

@@ -117,3 +117,9 @@ def test_the_instrument_maps_every_key_to_a_present_sample(conditioned, tmp_path
                               method="direction", check_pitch=False)
     assert direction["notes"] == 3 and len(list((tmp_path / "dir").glob("*.wav"))) == 3
     assert np.load(tmp_path / "dir" / "latents.npy").shape[0] == 3
+
+
+def test_sfz_tunes_away_only_the_deviation_from_the_nearest_semitone():
+    from vae_tfp.apps.operations import sfz_tune
+
+    assert [sfz_tune(e) for e in (0.0, 10.0, -30.0, 1200.0, 1210.0, 1910.0, float("nan"))] == [0, -10, 30, 0, -10, -10, 0]

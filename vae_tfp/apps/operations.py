@@ -87,6 +87,15 @@ def instrument_latents(model, cond, where: dict, keys: Sequence[int], *, method:
     return notes, np.stack([draw(p) for p in notes])
 
 
+def sfz_tune(error_cents: float) -> int:
+    """The SFZ ``tune`` (cents) of a note measured ``error_cents`` off its pitch: only the deviation
+    from the nearest semitone is tuned away. A larger error is more often the pitch tracker's octave
+    (or fifth) than the note's, and retuning by it would break the note; an unvoiced note is left as is."""
+    if not np.isfinite(error_cents):
+        return 0
+    return int(round(-(error_cents - 100 * round(error_cents / 100))))
+
+
 def write_sfz(path: str | os.PathLike, regions: Sequence[dict], *, comment: str = "") -> Path:
     """An SFZ instrument: one region per sample, ``{"sample": file name relative to the SFZ file,
     "lokey", "hikey", "pitch_keycenter", "tune" (cents)}``.
@@ -132,8 +141,7 @@ def op_instrument(model_dir, out, *, where: dict, pitches: Sequence[int], method
     for item in w.items:  # each key to its nearest note
         mine = [k for k in keys if min(notes, key=lambda n: (abs(n - k), n)) == item["pitch"]]
         if mine:
-            error = item.get("error_cents", 0.0)
-            tune = -error if np.isfinite(error) else 0.0  # an unvoiced note: played as asked for
+            tune = sfz_tune(item.get("error_cents", 0.0))
             regions.append({"sample": item["wav"], "lokey": min(mine), "hikey": max(mine),
                             "pitch_keycenter": item["pitch"], "tune": round(tune)})
     sfz = write_sfz(w.out / f"{name}.sfz", regions, comment=f"vae_tfp: {model_dir}, {where}, method {method}")
@@ -142,8 +150,10 @@ def op_instrument(model_dir, out, *, where: dict, pitches: Sequence[int], method
                "farthest_key_from_its_note": max(abs(k - min(notes, key=lambda n: abs(n - k))) for k in keys)}
     if errors:
         finite = np.array([e for e in errors if np.isfinite(e)])
+        octave = np.abs(finite - 1200 * np.round(finite / 1200))  # the error folded into one octave
         summary.update(pitch_error_cents_median=round(float(np.median(finite)), 1) if len(finite) else None,
                        within_50_cents=round(float((finite <= 50).sum() / len(errors)), 3),
+                       within_50_cents_any_octave=round(float((octave <= 50).sum() / len(errors)), 3),
                        within_100_cents=round(float((finite <= 100).sum() / len(errors)), 3),
                        unvoiced=int(len(errors) - len(finite)))
     return w.finish(**summary)
