@@ -74,7 +74,7 @@ def test_the_training_input_never_holds_more_than_its_budget(tmp_path, small_chu
     """What passes through the shuffle buffer, counted: the same seed with a buffer of one gives the
     order in which clips enter the buffer; a clip that leaves it at step t entered at step r, so
     max(r) - t over what has left is what the buffer held beyond its output (the old input, a
-    buffer as large as the split, held all 1 000)."""
+    buffer as large as the split, held 959 of the 1 000)."""
     data = numbered_dataset(tmp_path / "ds", [40] * 25)  # 1 000 clips
     budget = 64 * 8192
     plan = data.input_plan("train", memory_budget=budget)
