@@ -135,3 +135,13 @@ def test_the_budget_comes_from_the_environment(tmp_path, monkeypatch):
         data.input_plan("train")
     monkeypatch.delenv("VAE_TFP_MEMORY_BUDGET_MB")
     assert open_dataset(tmp_path / "ds").input_plan("train")["cache"]
+
+
+@pytest.mark.parametrize("budget", [0, None], ids=["streamed", "cached"])
+def test_an_empty_split_and_a_single_clip(tmp_path, small_chunks, budget):
+    one = numbered_dataset(tmp_path / "one", [1])
+    assert numbers(one.tf_dataset("train", batch_size=4, memory_budget=budget)) == [0]
+    assert numbers(one.tf_dataset("train", batch_size=4, memory_budget=budget, drop_remainder=True)) == []
+    empty = numbered_dataset(tmp_path / "empty", [])
+    assert numbers(empty.tf_dataset("train", batch_size=4, memory_budget=budget)) == []
+    assert empty.load("train").shape == (0,) + TINY.shape and list(empty.batches("train")) == []
