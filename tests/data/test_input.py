@@ -145,3 +145,9 @@ def test_an_empty_split_and_a_single_clip(tmp_path, small_chunks, budget):
     empty = numbered_dataset(tmp_path / "empty", [])
     assert numbers(empty.tf_dataset("train", batch_size=4, memory_budget=budget)) == []
     assert empty.load("train").shape == (0,) + TINY.shape and list(empty.batches("train")) == []
+
+
+@pytest.mark.parametrize("budget", [0, None], ids=["streamed", "cached"])
+def test_without_shuffling_clips_come_in_manifest_order(tmp_path, small_chunks, budget):
+    data = numbered_dataset(tmp_path / "ds", [20, 7, 30, 3, 40])  # chunks of 8 rows and shorter ones
+    assert numbers(data.tf_dataset("train", batch_size=6, shuffle=False, memory_budget=budget)) == list(range(100))

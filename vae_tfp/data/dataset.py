@@ -720,8 +720,9 @@ class PreparedDataset:
                 return tf.data.Dataset.zip((records, tf.data.Dataset.range(start, stop))).map(
                     lambda record, row: _decode_image(record, row, file, at - start, shape))
 
-            ds = ds.interleave(read, cycle_length=max(1, min(4, len(chunks))), num_parallel_calls=tf.data.AUTOTUNE,
-                               deterministic=True)
+            # four chunks read at a time; mixed row by row when shuffling, else whole chunks in manifest order
+            ds = ds.interleave(read, cycle_length=max(1, min(4, len(chunks))), block_length=1 if shuffle else step,
+                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             if input_context is not None and not shard_chunks:
                 ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
             if plan["cache"]:
