@@ -163,11 +163,15 @@ def train(
     try:
         ckpt_dir = _open_run(model_dir, resume, log)
         # Validation and the diagnostics use a fixed, seeded subset of the validation split (all of
-        # it up to VALIDATION_CLIPS), read and checked before anything is written: a NaN or Inf is
-        # named with its shard and row. The training split is checked chunk by chunk as it streams.
+        # it up to VALIDATION_CLIPS), read once (float16) and checked before anything is written: a
+        # NaN or Inf is named with its shard and row. The training split is checked as it streams.
+        # Validation keeps every clip of its subset: a last, smaller batch costs XLA one more compilation
+        # of the test step, where dropping it left a split smaller than a batch with no validation at all.
         val_split = "val" if data.n_clips("val") else "train"
         val_rows = data.sample(val_split, VALIDATION_CLIPS, seed=seed)
-        data.check_finite(val_split, rows=val_rows)
+        val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False, rows=val_rows) \
+            if data.n_clips("val") else None
+        val_x = data.load(val_split, rows=val_rows[:val_examples])
         train_mean = data.mean_image()
         keras.utils.set_random_seed(seed)
         vae, epoch_var = _build(config, strategy, seed=seed, jit_compile=jit_compile, clip_norm=clip_norm,
@@ -197,11 +201,6 @@ def train(
         else:
             train_ds = data.tf_dataset("train", batch_size=batch_size, seed=seed, drop_remainder=jit_compile,
                                        repeat=steps_per_epoch is not None)
-        # Validation keeps every clip of its subset: a last, smaller batch costs XLA one more compilation
-        # of the test step, where dropping it left a split smaller than a batch with no validation at all.
-        val_ds = data.tf_dataset("val", batch_size=batch_size, shuffle=False, rows=val_rows) \
-            if data.n_clips("val") else None
-        val_x = data.load(val_split, rows=val_rows[:val_examples])
         callbacks = _callbacks(vae, manager, epoch_var, history, model_dir, data, val_x, train_mean,
                                tensorboard=tensorboard, early_stopping_patience=early_stopping_patience, log=log,
                                val_clips=len(val_rows) if val_ds is not None else 0)
