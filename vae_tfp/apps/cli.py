@@ -42,6 +42,16 @@ def _number(kind, *, low=None, high=None, low_open=False):
     return parse
 
 
+def _previews(text: str):
+    """``--previews``: 'auto', a positive number of epochs, or 0."""
+    from ..model.previews import check_every
+
+    try:
+        return check_every(text) or 0
+    except VaeTfpError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 MAX_GENERATE = 1_000_000  # samples one `generate` writes (a sample's files take ~0.5-1 MB at 512 x 512)
 COUNT = _number(int, low=1)
 NON_NEGATIVE_INT = _number(int, low=0)
@@ -117,7 +127,7 @@ def cmd_train(args) -> int:
                     strategy=strategy,
                     seed=args.seed, early_stopping_patience=args.early_stopping, steps_per_epoch=args.steps_per_epoch,
                     jit_compile=args.jit, mixed_precision=args.mixed_precision, fit_prior=args.fit_prior,
-                    deterministic=args.deterministic, clip_norm=args.clip_norm,
+                    deterministic=args.deterministic, clip_norm=args.clip_norm, previews=args.previews,
                     verbose=2 if args.quiet else "auto")
     print(f"model: {args.model} ({len(history)} epochs, {time.perf_counter() - t0:.0f} s this run)")
     if args.adversarial_epochs:
@@ -392,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-norm", type=POSITIVE, default=None,
                    help="clip the gradients to this global norm (off by default)")
     p.add_argument("--early-stopping", type=COUNT, default=None, help="patience in epochs")
+    p.add_argument("--previews", type=_previews, default="auto",
+                   help="every how many epochs to decode and invert fixed prior draws and reconstructions into "
+                        "MODEL/previews and TensorBoard: 'auto' (default: every epoch while that costs at most "
+                        "10%% of the epoch), N, or 0 for never")
     p.set_defaults(func=cmd_train, batch_size=16)
 
     p = sub.add_parser("sharpen", help="the adversarial stage: fine-tune a trained model's decoder against a "

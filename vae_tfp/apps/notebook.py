@@ -6,12 +6,14 @@ HTML report); this module adds the plotting and the IPython display.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import tf_keras as keras
 
 from ..config import SpectrogramConfig
-from .render import card_html, metrics_table_html, pyplot
+from .render import card_html, metrics_table_html, pyplot, training_panel_html
 from ..audio.spectrogram import DEFAULT_INVERSION, Inversion
 
 
@@ -136,3 +138,67 @@ def show_stages(model_dir, images: np.ndarray, *, n_samples: int = 4, seed: int 
     show_row([im for i in range(n_samples) for im in (out["samples stage 1"][i], out["samples stage 2"][i])], config,
              titles=[t for i in range(n_samples) for t in (f"sample {i}, stage 1", "stage 2")], inversion=inversion)
     return out
+
+
+class TrainingPanel(keras.callbacks.Callback):
+    """Hear it learn, in Jupyter: a panel that updates in place while ``train`` runs.
+
+    A Keras callback: pass it to :func:`vae_tfp.model.training.train` (``callbacks=[panel]``).
+    After every epoch it reads the run's history and previews from the model folder
+    (:mod:`vae_tfp.model.previews`) and redraws an ``ipywidgets.HTML`` with the epoch, the verdict
+    (still improving / plateaued), the numbers and curves, and players for this epoch's previews
+    beside the first's. ``panel.refresh()`` redraws it from the folder at any time (e.g. for a run
+    that finished earlier); ``panel.widget`` is the widget.
+
+    Args:
+        model_dir: The run's model folder.
+        clips: Reconstructions and prior samples shown per preview.
+    """
+
+    def __init__(self, model_dir, *, clips: int = 2):
+        import ipywidgets as widgets
+
+        super().__init__()
+        self.model_dir, self.clips = Path(model_dir), clips
+        self.widget = widgets.HTML(value=training_panel_html([], None))
+        self.epochs, self.running, self._shown = None, False, False
+
+    def show(self) -> "TrainingPanel":
+        """Displays the widget (once) and returns the panel."""
+        from IPython.display import display
+
+        if not self._shown:
+            display(self.widget)
+            self._shown = True
+        return self
+
+    def refresh(self) -> str:
+        """Redraws the panel from the model folder; returns its HTML."""
+        import json
+
+        from ..model.previews import read_previews
+        from ..model.saving import CHECKPOINTS, HISTORY
+
+        history = []
+        for file in (self.model_dir / CHECKPOINTS / HISTORY, self.model_dir / HISTORY):
+            try:
+                history = json.loads(file.read_text())
+                break
+            except (OSError, ValueError):
+                continue
+        history = [h for h in history if h.get("stage", 1) == 1]
+        self.widget.value = training_panel_html(history, read_previews(self.model_dir), epochs=self.epochs,
+                                                clips=self.clips, running=self.running)
+        return self.widget.value
+
+    def on_train_begin(self, logs=None):
+        self.epochs, self.running = self.params.get("epochs"), True
+        self.show()
+        self.refresh()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.refresh()
+
+    def on_train_end(self, logs=None):
+        self.running = False
+        self.refresh()

@@ -107,3 +107,94 @@ def metrics_table_html(result: dict, *, components: bool = False) -> str:
                  "single_pitch higher for clear notes.")
     return (f"<table style='border-collapse:collapse;font:12px sans-serif'><tr>{head}</tr>{body}</table>"
             f"<p style='font:12px sans-serif'>{html.escape(note)}</p>")
+
+
+# --- hear it learn: the training panel --------------------------------------------------------
+
+VERDICT_COLOURS = {"improving": "#e3f4e3", "plateaued": "#fbeecb", "starting": "#eeeeee"}
+
+
+def _file_src(path: str, mime: str) -> str:
+    with open(path, "rb") as f:
+        return f"data:{mime};base64," + base64.b64encode(f.read()).decode()
+
+
+def training_curves_png(history: list[dict]) -> bytes:
+    """Validation neg-ELBO and ``samples_w1`` (with its real floor and the mean-image smear) per epoch."""
+    fig = figure(figsize=(9, 2.4), dpi=80)
+    left, right = fig.subplots(1, 2)
+    epochs = [h["epoch"] for h in history]
+    key = "val_neg_elbo" if any("val_neg_elbo" in h for h in history) else "neg_elbo"
+    left.plot(epochs, [h.get(key) for h in history], marker=".")
+    left.set(title=key.replace("_", " ") + " (nats / clip)", xlabel="epoch")
+    seen = [h for h in history if h.get("samples_w1") is not None]
+    if seen:
+        right.plot([h["epoch"] for h in seen], [h["samples_w1"] for h in seen], marker="o", label="prior samples")
+        right.axhline(seen[-1]["samples_w1_floor"], ls="--", c="g", label="real floor")
+        right.axhline(seen[-1]["samples_w1_mean_image"], ls="--", c="r", label="mean image")
+        right.legend(fontsize=7)
+    right.set(title="samples' audio statistics, W1 (lower is better)", xlabel="epoch")
+    for ax in (left, right):
+        ax.title.set_fontsize(9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def training_panel_html(history: list[dict], previews: dict | None, *, epochs: int | None = None,
+                        clips: int = 2, running: bool = True) -> str:
+    """Notebook 03's panel: the epoch, the verdict, the numbers and curves, and players for the
+    previews of this epoch beside the first's (reconstructions beside their real clip; the same
+    prior draws decoded then and now).
+
+    Args:
+        history: The run's history records (``checkpoints/history.json``).
+        previews: :func:`vae_tfp.model.previews.read_previews` of the model folder, or None.
+        epochs: The run's total epochs, if known.
+        clips: Reconstructions and prior samples shown from each preview.
+        running: Whether training still runs (the header says so).
+    """
+    if not history:
+        return "<div style='font:13px sans-serif'>waiting for the first epoch…</div>"
+    last = history[-1]
+    state = last.get("verdict", {}).get("state", "starting")
+    of = f" of {epochs}" if epochs else ""
+    head = (f"<div style='font:14px sans-serif;margin:4px 0'><b>epoch {last['epoch']}{of}</b> · "
+            f"{'training…' if running else 'done'} · {last.get('seconds', 0):.1f} s per epoch"
+            + (f" · previews {last['preview_seconds']:.1f} s" if last.get("preview_seconds") is not None else "")
+            + "</div>"
+            f"<div style='font:13px sans-serif;padding:4px 8px;background:{VERDICT_COLOURS.get(state, '#eee')}'>"
+            f"{html.escape(last.get('verdict', {}).get('text', ''))}</div>")
+    numbers = [("val neg-ELBO", last.get("val_neg_elbo", last.get("neg_elbo"))), ("recon_gain", last.get("recon_gain")),
+               ("active units", last.get("active_units"))]
+    seen = [h for h in history if h.get("samples_w1") is not None]
+    if seen:
+        numbers += [("samples W1", seen[-1]["samples_w1"]), ("real floor", seen[-1]["samples_w1_floor"]),
+                    ("mean image", seen[-1]["samples_w1_mean_image"])]
+    table = ("<table style='font:12px sans-serif;border-collapse:collapse;margin:4px 0'><tr>"
+             + "".join(f"<th style='padding:2px 8px'>{html.escape(k)}</th>" for k, _ in numbers) + "</tr><tr>"
+             + "".join(f"<td style='padding:2px 8px;text-align:right'>{'' if v is None else f'{v:.4g}'}</td>"
+                       for _, v in numbers) + "</tr></table>")
+    curves = ("<img style='max-width:720px' src='data:image/png;base64,"
+              + base64.b64encode(training_curves_png(history)).decode() + "'>")
+    parts = [head, table, curves]
+    entries = (previews or {}).get("entries", [])
+    if entries:
+        first, now = entries[0], entries[-1]
+
+        def card(item, title):
+            return card_html(None, None, 0, title=title, image_src=_file_src(item["png"], "image/png"),
+                             audio_src=_file_src(item["wav"], "audio/wav"))
+
+        recon = "".join(card(real, f"real clip {i}") + card(first["reconstructions"][i], f"epoch {first['epoch']}")
+                        + (card(now["reconstructions"][i], f"epoch {now['epoch']}") if now is not first else "")
+                        for i, real in enumerate(previews["real"][:clips]))
+        samples = "".join(card(first["samples"][i], f"draw {i}, epoch {first['epoch']}")
+                          + (card(now["samples"][i], f"draw {i}, epoch {now['epoch']}") if now is not first else "")
+                          for i in range(min(clips, len(first["samples"]))))
+        parts += ["<div style='font:13px sans-serif;margin-top:6px'><b>Reconstructions</b> of fixed validation "
+                  "clips: the real clip, the first preview, the latest</div><div>" + recon + "</div>",
+                  "<div style='font:13px sans-serif;margin-top:6px'><b>Prior samples</b>, the same draws "
+                  "decoded then and now</div><div>" + samples + "</div>"]
+    return "<div class='vae-tfp-training-panel'>" + "".join(parts) + "</div>"

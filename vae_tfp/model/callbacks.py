@@ -1,5 +1,5 @@
 """The per-epoch callback of :func:`vae_tfp.model.training.train`: NaN guard, diagnostics,
-history, checkpoint, TensorBoard and the best-model export."""
+previews and the verdict, history, checkpoint, TensorBoard and the best-model export."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ..errors import TrainingError
 from ..evaluation.diagnostics import PRIOR_DIAGNOSTICS, collapse_warning, diagnostics, prior_hole_warning
 from ..files import is_disk_full, os_error_message, write_json_atomic
 from .networks import reconstruction_mean
+from .previews import verdict
 from .saving import HISTORY, save_model
 
 
@@ -27,8 +28,9 @@ class EpochEnd(keras.callbacks.Callback):
     """
 
     def __init__(self, *, vae, manager, epoch_var, history, model_dir, data_hash, val_x,
-                 train_mean, log, writer, image_x, val_clips: int | None = None):
+                 train_mean, log, writer, image_x, val_clips: int | None = None, previews=None):
         super().__init__()
+        self.previews = previews  # a vae_tfp.model.previews.Previews, or None
         self.val_clips = val_clips
         self.vae, self.manager, self.epoch_var, self.history = vae, manager, epoch_var, history
         self.model_dir, self.data_hash = model_dir, data_hash
@@ -50,6 +52,11 @@ class EpochEnd(keras.callbacks.Callback):
                                 f"({', '.join(f'{k}={float(v):.4g}' for k, v in logs.items())}); {kept}; "
                                 f"the input is finite, so lower --lr or try --clip-norm")
         record = self._record(epoch, logs)
+        if self.previews is not None and self.previews.due(epoch + 1, self.params.get("epochs") or epoch + 1):
+            self.previews(self.vae, epoch + 1, record)
+        judged = verdict(self.history + [record])
+        record["verdict"] = {"state": judged["state"], "text": judged["text"]}
+        self.log(f"epoch {epoch + 1}: {judged['text']}")
         self.history.append(record)
         self._checkpoint(epoch)
         if self.writer is not None:

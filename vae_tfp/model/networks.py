@@ -297,6 +297,11 @@ class VAE(keras.Model):
         self.beta_tracker = keras.metrics.Mean(name="beta")
 
     @property
+    def spectrogram_config(self):
+        """The spectrogram settings of its images (as :class:`~vae_tfp.model.saving.LoadedModel`'s)."""
+        return self.config.spectrogram
+
+    @property
     def metrics(self):
         return list(self.trackers.values()) + [self.beta_tracker]
 

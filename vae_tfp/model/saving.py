@@ -51,6 +51,7 @@ RETRAIN = "retrain it with this version (`vae-tfp train`; saved_models/README.md
 CONFIG = "config.json"
 HISTORY = "history.json"
 CHECKPOINTS = "checkpoints"
+PREVIEWS = "previews"  # training's audio previews (vae_tfp.model.previews), kept across saves like the checkpoints
 WEIGHT_FILES = {"encoder": "encoder.weights.h5", "decoder": "decoder.weights.h5", "prior": "prior.weights.h5"}
 # Written by the adversarial stage (vae_tfp.model.adversarial): the discriminator, needed only to
 # continue that stage, and the decoder as stage 1 left it, which the stage starts from.
@@ -135,7 +136,7 @@ def _atomic_folder(path: Path, needed_bytes: int = 0):
             raise error(err) from None
         try:
             yield tmp
-            replace_dir(tmp, path, carry=(CHECKPOINTS,))
+            replace_dir(tmp, path, carry=(CHECKPOINTS, PREVIEWS))
         except OSError as err:
             shutil.rmtree(tmp, ignore_errors=True)
             raise error(err) from None

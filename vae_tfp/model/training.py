@@ -31,6 +31,7 @@ from ..files import FolderLock, is_disk_full, os_error_message, remove, write_js
 from .callbacks import EpochEnd
 from .devices import describe_devices, determinism_plan, out_of_memory_message
 from .networks import VAE, make_optimizer
+from .previews import Previews, check_every
 from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save
 
 VALIDATION_CLIPS = SUBSET_CLIPS  # per-epoch validation: a fixed, seeded subset of the validation split
@@ -102,6 +103,8 @@ def train(
     clip_norm: float | None = None,
     tensorboard: bool = True,
     fit_prior: bool = False,
+    previews: int | str | None = "auto",
+    callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | str = "auto",
     log: Callable[[str], None] = print,
 ) -> list[dict]:
@@ -132,6 +135,12 @@ def train(
         tensorboard: Write TensorBoard logs to ``model_dir/checkpoints/logs``.
         fit_prior: At the end, refit the exported model's prior to the codes of the training
             split (:func:`vae_tfp.model.prior_fit.fit_prior_saved`).
+        previews: Hear it learn (:mod:`vae_tfp.model.previews`): every how many epochs fixed prior
+            draws and reconstructions are decoded, inverted and written to ``model_dir/previews``
+            and TensorBoard, with ``samples_w1`` in the history; ``"auto"``: every epoch while
+            that costs at most 10 % of the epoch's time; 0 or None: never.
+        callbacks: More Keras callbacks, called after the built-in ones (e.g. notebook 03's
+            :class:`~vae_tfp.apps.notebook.TrainingPanel`).
         verbose: Keras progress bar setting.
         log: Where messages go.
 
@@ -143,6 +152,7 @@ def train(
         TrainingError: NaN loss, or ``model_dir`` has a run and ``resume`` is false.
     """
     data, model_dir = open_dataset(data), Path(model_dir)
+    check_every(previews)
     try:
         config = config.for_spectrogram(data.config)
     except ConfigError as err:
@@ -203,7 +213,9 @@ def train(
                                        repeat=steps_per_epoch is not None)
         callbacks = _callbacks(vae, manager, epoch_var, history, model_dir, data, val_x, train_mean,
                                tensorboard=tensorboard, early_stopping_patience=early_stopping_patience, log=log,
-                               val_clips=len(val_rows) if val_ds is not None else 0)
+                               val_clips=len(val_rows) if val_ds is not None else 0,
+                               previews=previews if chief else None, start=initial_epoch, seed=seed
+                               ) + list(callbacks or [])
         log(f"training {config.name!r} on {data.n_clips('train')} clips of {data.path} for epochs "
             f"{initial_epoch + 1}..{epochs}; input {'cached' if plan['cache'] else 'streamed'}, "
             f"{plan['images_in_memory']} images ({plan['bytes_in_memory'] / 2**20:.0f} MB) in memory at most")
@@ -279,14 +291,22 @@ def _restore(vae, epoch_var, ckpt_dir: Path, config: ModelConfig, *, resume: boo
 
 
 def _callbacks(vae, manager, epoch_var, history, model_dir: Path, data, val_x, train_mean, *, tensorboard: bool,
-               early_stopping_patience, log, val_clips: int) -> list[keras.callbacks.Callback]:
+               early_stopping_patience, log, val_clips: int, previews, start: int,
+               seed: int) -> list[keras.callbacks.Callback]:
     ckpt_dir = Path(manager.directory)
     writer = tf.summary.create_file_writer(os.fspath(ckpt_dir / "logs" / "diagnostics")) if tensorboard else None
+    if check_every(previews) is not None:
+        # the real floor of samples_w1: as many training clips as the validation clips it is measured on
+        floor = data.load("train", rows=data.sample("train", len(val_x), seed=seed + 1))
+        previews = Previews(model_dir, val_x, floor, train_mean, data.config, every=previews, start=start,
+                            seed=seed, writer=writer, log=log)
+    else:
+        previews = None
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),  # stop at the first NaN batch; EpochEnd reports it
         EpochEnd(vae=vae, manager=manager, epoch_var=epoch_var, history=history, model_dir=model_dir,
-                 data_hash=data.sha256, val_x=val_x,
-                 train_mean=train_mean, log=log, writer=writer, image_x=val_x[:4], val_clips=val_clips),
+                 data_hash=data.sha256, val_x=val_x, train_mean=train_mean, log=log, writer=writer,
+                 image_x=val_x[:4], val_clips=val_clips, previews=previews),
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.fspath(ckpt_dir / "logs"), write_graph=False, profile_batch=0))
