@@ -201,11 +201,17 @@ def open_notebook(page, base: str, token: str, name: str, timeout_ms: int = 120_
         raise AssertionError(f"{name}: JupyterLab asks: {dialog.inner_text()[:200]!r}")
 
 
-def run_all_cells(page, timeout_s: float = 900.0) -> None:
-    """Run > Run All Cells from the menu bar, as a user would, then waits until the kernel is idle
-    with every code cell executed (or a traceback shown: Run All stops there)."""
+def run_all_cells(page, timeout_s: float = 900.0, *, wait: bool = True) -> None:
+    """Run > Run All Cells from the menu bar, as a user would, then (``wait``) :func:`wait_until_run`."""
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    if wait:
+        wait_until_run(page, timeout_s)
+
+
+def wait_until_run(page, timeout_s: float = 900.0) -> None:
+    """Waits until the kernel is idle with every code cell executed (or a traceback shown: Run All
+    stops there)."""
     page.wait_for_function(
         """() => {
           const PANEL = '%s';

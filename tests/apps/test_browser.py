@@ -1,9 +1,10 @@
-"""Notebooks 04 and 05 in JupyterLab and the `make demo` report, rendered by a real browser.
+"""Notebooks 03, 04 and 05 in JupyterLab and the `make demo` report, rendered by a real browser.
 
 Headless Chromium (Debian's, driven by Playwright) runs the notebooks' cells as a user would and
 checks what a user would see: no traceback in any cell; every ``<audio>`` loads with the clip's
 duration and no MediaError; every ``<img>`` decodes and is not blank; the latent explorer's
-widgets render and moving a slider redraws its spectrogram and audio. Screenshots go to
+widgets render and moving a slider redraws its spectrogram and audio; notebook 03's training
+panel updates while it trains (a screenshot is taken mid-training). Screenshots go to
 ``outputs/browser/``. Skipped, with one line in the summary, when no Chromium is installed.
 """
 
@@ -20,13 +21,14 @@ import pytest
 import soundfile as sf
 
 from browser import (PANEL, cell_errors, find_chromium, full_page_screenshot, inspect_media, jupyterlab, launch,
-                     media_problems, open_notebook, run_all_cells, watch_console)
+                     media_problems, open_notebook, run_all_cells, wait_until_run, watch_console)
 from conftest import smoke_notebook
 from test_notebooks import IN_BROWSER
 
 ROOT = Path(__file__).parents[2]
 SHOTS = ROOT / "outputs" / "browser"
 CHROMIUM, WHY_NOT = find_chromium()
+PANEL_EPOCHS = 20  # notebook 03's smoke run in the browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason=f"browser tests skipped: {WHY_NOT}")]
@@ -47,7 +49,11 @@ def lab(tmp_path_factory, shared_smoke):
     """JupyterLab serving smoke copies of notebooks 04 and 05, and a notebook with a failing cell."""
     root = tmp_path_factory.mktemp("lab")
     for name in IN_BROWSER:
-        nbformat.write(smoke_notebook(ROOT / "notebooks" / name), root / name)
+        nb = smoke_notebook(ROOT / "notebooks" / name)
+        if name.startswith("03"):  # train long enough to be watched mid-training
+            params = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+            nb.cells.insert(params + 1, nbformat.v4.new_code_cell(f"SMOKE_EPOCHS = {PANEL_EPOCHS}  # injected by the test"))
+        nbformat.write(nb, root / name)
     broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('fine')"),
                                              nbformat.v4.new_code_cell("raise ValueError('planted failure')")],
                                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
@@ -125,6 +131,34 @@ def test_latent_explorer_renders_and_follows_its_slider(page, lab):
     _record("05_latent_space", audio=len(found["media"]), images=len(found["pictures"]), sliders=sliders.count(),
             slider_moved_to=readout.inner_text(), image_changed=after["img"] != before["img"],
             audio_changed=after["audio"] != before["audio"], console_errors=console)
+
+
+def test_training_panel_updates_while_it_trains(page, lab):
+    """Notebook 03's panel, watched in the browser while `train` runs: a screenshot of it
+    mid-training; its players load; it updates in place to the last epoch."""
+    console = watch_console(page)
+    open_notebook(page, *lab, "03_training.ipynb")
+    run_all_cells(page, wait=False)
+    selector = f"{PANEL} .vae-tfp-training-panel"
+    mid = page.wait_for_function(  # a few epochs in, still training, with players of the first and a later preview
+        """([sel, n]) => { const p = document.querySelector(sel);
+             const m = p && /epoch (\d+) of (\d+) · training/.exec(p.innerText);
+             return m && +m[1] >= 3 && +m[1] < n && p.querySelectorAll('audio').length >= 8 ? p.innerText : null; }""",
+        arg=[selector, PANEL_EPOCHS], timeout=600_000, polling=100).json_value()
+    found = inspect_media(page, selector)  # the players load (their metadata) while the status above updates
+    page.set_viewport_size({"width": 1400, "height": 1500})
+    panel = page.locator(selector)
+    panel.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(SHOTS / "03_training_panel.png"))
+    wait_until_run(page)
+    assert cell_errors(page) == []
+    final = panel.inner_text()
+    _record("03_training_panel", mid_training=mid.splitlines()[0], final=final.splitlines()[0],
+            audio=len(found["media"]), images=len(found["pictures"]), console_errors=console)
+    assert media_problems(found, durations=_clip_seconds()) == []
+    assert f"epoch {PANEL_EPOCHS} of {PANEL_EPOCHS} · done" in final  # the same widget, updated in place
+    assert page.locator(selector).count() == 1
+    assert "improving" in final or "plateaued" in final
 
 
 def test_a_failing_cell_is_caught(page, lab):

@@ -64,6 +64,8 @@ import pytest  # noqa: E402
     (["evaluate", "M", "D", "--samples", "-5"], "must be >= 0"),
     (["interpolate", "M", "a", "b", "--out", "o", "--steps", "1"], "must be >= 2"),
     (["prepare", "x", "--out", "o", "--workers", "0"], "must be >= 1"),
+    (["train", "D", "--model", "M", "--epochs", "1", "--previews", "often"], "previews='often' must be 'auto'"),
+    (["train", "D", "--model", "M", "--epochs", "1", "--previews", "-2"], "a positive number of epochs, or 0"),
 ])
 def test_numbers_are_checked_at_parse_time(args, message, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -90,3 +92,15 @@ def test_an_os_error_no_site_named_is_one_line(monkeypatch, capsys, tmp_path):
     assert main(["roundtrip", "a.wav", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{tmp_path / 'x'}: permission denied" in err
+
+
+def test_train_previews_option(tiny_dataset, tmp_path, capsys):
+    assert main(["train", str(tiny_dataset), "--model", str(tmp_path / "m"), "--preset", "tiny", "--epochs", "3",
+                 "--batch-size", "8", "--previews", "2", "--quiet"]) == 0
+    history = json.loads((tmp_path / "m" / "history.json").read_text())
+    assert [h["epoch"] for h in history if "samples_fd" in h] == [1, 2, 3]
+    out = capsys.readouterr().out
+    assert "epoch 3: still improving" in out or "epoch 3: plateaued" in out  # the verdict, once per epoch
+    assert main(["train", str(tiny_dataset), "--model", str(tmp_path / "n"), "--preset", "tiny", "--epochs", "1",
+                 "--batch-size", "8", "--previews", "0", "--quiet"]) == 0
+    assert not (tmp_path / "n" / "previews").exists()

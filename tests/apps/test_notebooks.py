@@ -8,7 +8,7 @@ import pytest
 from browser import find_chromium
 from conftest import smoke_notebook
 
-IN_BROWSER = ("04_sampling.ipynb", "05_latent_space.ipynb")  # the notebooks tests/test_browser.py runs
+IN_BROWSER = ("03_training.ipynb", "04_sampling.ipynb", "05_latent_space.ipynb")  # the notebooks tests/test_browser.py runs
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 
 

@@ -93,7 +93,7 @@ def test_every_history_record_has_a_verdict(previewed):
     assert all(h["verdict"]["state"] in ("improving", "plateaued") and h["verdict"]["text"] for h in history)
 
 
-def test_auto_interval_keeps_previews_within_their_budget(tiny_dataset, tmp_path):
+def test_auto_previews_stay_within_their_budget(tiny_dataset, tmp_path):
     from vae_tfp.data.dataset import open_dataset
     from vae_tfp.model.networks import VAE
 
@@ -101,15 +101,29 @@ def test_auto_interval_keeps_previews_within_their_budget(tiny_dataset, tmp_path
     x = data.load("val")
     vae = VAE(model_preset("tiny").for_spectrogram(data.config))
     p = Previews(tmp_path / "m", x, data.load("train", limit=len(x)), data.mean_image(), data.config, every="auto")
-    assert p.due(1, 100)  # the first epoch always
-    record = {"epoch": 1, "seconds": 1e6, "val_neg_elbo": 1.0}
+    assert p.due(1, 100, epoch_seconds=1e-3)  # the first epoch always
+    record = {"epoch": 1, "seconds": 1e-3, "val_neg_elbo": 1.0}
     p(vae, 1, record)
-    assert p.next_epoch == 2 and p.due(2, 100)  # cheap beside the epoch: every epoch
-    record = {"epoch": 2, "seconds": 1e-3, "val_neg_elbo": 1.0}
-    p(vae, 2, record)
-    expected = 2 + math.ceil(record["preview_seconds"] / (previews_module.COST_BUDGET * 1e-3))
-    assert p.next_epoch == pytest.approx(expected, rel=0.05)  # preview_seconds is rounded to 10 ms
-    assert not p.due(3, 100) and p.due(100, 100)  # the run's last epoch always
+    assert p.spent == p.last_cost > 0
+    assert not p.due(2, 100, epoch_seconds=1e-3)  # an expensive preview beside a short epoch: not yet
+    assert p.due(3, 100, epoch_seconds=1e6)  # once the training time makes room
+    assert p.due(100, 100, epoch_seconds=1e-3)  # the run's last epoch always
+
+
+def test_auto_previews_take_at_most_their_share_in_the_long_run():
+    # a run of 200 epochs of 10 s whose previews cost 3 s: every few epochs, within 10 % of the time
+    spent = trained = 0.0
+    previewed = []
+    for epoch in range(1, 201):
+        trained += 10.0
+        if epoch == 1 or previews_module.within_budget(spent, 3.0, trained):
+            spent += 3.0
+            previewed.append(epoch)
+    assert spent <= previews_module.COST_BUDGET * trained
+    gaps = np.diff(previewed)
+    assert set(gaps[2:]) <= {3, 4} and len(previewed) > 50  # about one in 10 / 3 epochs
+    # cheap previews: every epoch
+    assert all(previews_module.within_budget(0.1 * k, 0.1, 10.0 * k) for k in range(1, 50))
 
 
 def test_resume_drops_previews_after_the_checkpoint(tiny_dataset, tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 import tf_keras as keras
 
 from ..config import SpectrogramConfig
-from .render import card_html, metrics_table_html, pyplot, training_panel_html
+from .render import card_html, metrics_table_html, pyplot, training_players_html, training_status_html
 from ..audio.spectrogram import DEFAULT_INVERSION, Inversion
 
 
@@ -145,10 +145,11 @@ class TrainingPanel(keras.callbacks.Callback):
 
     A Keras callback: pass it to :func:`vae_tfp.model.training.train` (``callbacks=[panel]``).
     After every epoch it reads the run's history and previews from the model folder
-    (:mod:`vae_tfp.model.previews`) and redraws an ``ipywidgets.HTML`` with the epoch, the verdict
-    (still improving / plateaued), the numbers and curves, and players for this epoch's previews
-    beside the first's. ``panel.refresh()`` redraws it from the folder at any time (e.g. for a run
-    that finished earlier); ``panel.widget`` is the widget.
+    (:mod:`vae_tfp.model.previews`) and redraws, in place, the epoch, the verdict (still
+    improving / plateaued), the numbers and the curves; the players (this epoch's previews beside
+    the first's) are redrawn only when a new preview arrives, so a clip being played is not cut
+    off by the next epoch. ``panel.refresh()`` redraws it from the folder at any time (e.g. for a
+    run that finished earlier); ``panel.widget`` is the ``ipywidgets.VBox``.
 
     Args:
         model_dir: The run's model folder.
@@ -160,8 +161,10 @@ class TrainingPanel(keras.callbacks.Callback):
 
         super().__init__()
         self.model_dir, self.clips = Path(model_dir), clips
-        self.widget = widgets.HTML(value=training_panel_html([], None))
-        self.epochs, self.running, self._shown = None, False, False
+        self.status, self.players = widgets.HTML(training_status_html([])), widgets.HTML("")
+        self.widget = widgets.VBox([self.status, self.players])
+        self.widget.add_class("vae-tfp-training-panel")
+        self.epochs, self.running, self._shown, self._previewed = None, False, False, None
 
     def show(self) -> "TrainingPanel":
         """Displays the widget (once) and returns the panel."""
@@ -172,8 +175,8 @@ class TrainingPanel(keras.callbacks.Callback):
             self._shown = True
         return self
 
-    def refresh(self) -> str:
-        """Redraws the panel from the model folder; returns its HTML."""
+    def refresh(self) -> None:
+        """Redraws the panel from the model folder."""
         import json
 
         from ..model.previews import read_previews
@@ -187,9 +190,11 @@ class TrainingPanel(keras.callbacks.Callback):
             except (OSError, ValueError):
                 continue
         history = [h for h in history if h.get("stage", 1) == 1]
-        self.widget.value = training_panel_html(history, read_previews(self.model_dir), epochs=self.epochs,
-                                                clips=self.clips, running=self.running)
-        return self.widget.value
+        self.status.value = training_status_html(history, epochs=self.epochs, running=self.running)
+        previews = read_previews(self.model_dir)
+        key = previews and [e["epoch"] for e in previews["entries"]]
+        if key != self._previewed:
+            self.players.value, self._previewed = training_players_html(previews, clips=self.clips), key
 
     def on_train_begin(self, logs=None):
         self.epochs, self.running = self.params.get("epochs"), True

@@ -33,11 +33,16 @@ def figure(**kwargs):
     return Figure(**kwargs)
 
 
-def spectrogram_png(spec: np.ndarray, *, width: int = 256) -> bytes:
-    """An image in [0, 1] as PNG bytes (low frequencies at the bottom, magma colours)."""
+def spectrogram_png(spec: np.ndarray, *, max_size: int | None = None) -> bytes:
+    """An image in [0, 1] as PNG bytes (low frequencies at the bottom, magma colours); with
+    ``max_size``, mean-pooled by a whole factor until neither side exceeds it."""
     import matplotlib.image
 
     image = np.asarray(spec)[..., 0] if np.ndim(spec) == 3 else np.asarray(spec)
+    if max_size and max(image.shape) > max_size:
+        f = -(-max(image.shape) // max_size)
+        h, w = image.shape[0] // f * f, image.shape[1] // f * f
+        image = image[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3))
     buffer = io.BytesIO()
     matplotlib.image.imsave(buffer, np.flipud(np.clip(image, 0, 1)), cmap="magma", vmin=0, vmax=1, format="png")
     return buffer.getvalue()
@@ -120,20 +125,20 @@ def _file_src(path: str, mime: str) -> str:
 
 
 def training_curves_png(history: list[dict]) -> bytes:
-    """Validation neg-ELBO and ``samples_w1`` (with its real floor and the mean-image smear) per epoch."""
+    """Validation neg-ELBO and ``samples_fd`` (with its real floor and the mean-image smear) per epoch."""
     fig = figure(figsize=(9, 2.4), dpi=80)
     left, right = fig.subplots(1, 2)
     epochs = [h["epoch"] for h in history]
     key = "val_neg_elbo" if any("val_neg_elbo" in h for h in history) else "neg_elbo"
     left.plot(epochs, [h.get(key) for h in history], marker=".")
     left.set(title=key.replace("_", " ") + " (nats / clip)", xlabel="epoch")
-    seen = [h for h in history if h.get("samples_w1") is not None]
+    seen = [h for h in history if h.get("samples_fd") is not None]
     if seen:
-        right.plot([h["epoch"] for h in seen], [h["samples_w1"] for h in seen], marker="o", label="prior samples")
-        right.axhline(seen[-1]["samples_w1_floor"], ls="--", c="g", label="real floor")
-        right.axhline(seen[-1]["samples_w1_mean_image"], ls="--", c="r", label="mean image")
+        right.plot([h["epoch"] for h in seen], [h["samples_fd"] for h in seen], marker="o", label="prior samples")
+        right.axhline(seen[-1]["samples_fd_floor"], ls="--", c="g", label="real floor")
+        right.axhline(seen[-1]["samples_fd_mean_image"], ls="--", c="r", label="mean image")
         right.legend(fontsize=7)
-    right.set(title="samples' audio statistics, W1 (lower is better)", xlabel="epoch")
+    right.set(title="samples' audio-statistics distance (lower is better)", xlabel="epoch", yscale="log")
     for ax in (left, right):
         ax.title.set_fontsize(9)
     fig.tight_layout()
@@ -144,9 +149,7 @@ def training_curves_png(history: list[dict]) -> bytes:
 
 def training_panel_html(history: list[dict], previews: dict | None, *, epochs: int | None = None,
                         clips: int = 2, running: bool = True) -> str:
-    """Notebook 03's panel: the epoch, the verdict, the numbers and curves, and players for the
-    previews of this epoch beside the first's (reconstructions beside their real clip; the same
-    prior draws decoded then and now).
+    """Notebook 03's panel: :func:`training_status_html` above :func:`training_players_html`.
 
     Args:
         history: The run's history records (``checkpoints/history.json``).
@@ -155,6 +158,12 @@ def training_panel_html(history: list[dict], previews: dict | None, *, epochs: i
         clips: Reconstructions and prior samples shown from each preview.
         running: Whether training still runs (the header says so).
     """
+    return ("<div class='vae-tfp-training-panel'>" + training_status_html(history, epochs=epochs, running=running)
+            + training_players_html(previews, clips=clips) + "</div>")
+
+
+def training_status_html(history: list[dict], *, epochs: int | None = None, running: bool = True) -> str:
+    """The epoch, the verdict (still improving / plateaued), the numbers and the curves."""
     if not history:
         return "<div style='font:13px sans-serif'>waiting for the first epoch…</div>"
     last = history[-1]
@@ -168,33 +177,38 @@ def training_panel_html(history: list[dict], previews: dict | None, *, epochs: i
             f"{html.escape(last.get('verdict', {}).get('text', ''))}</div>")
     numbers = [("val neg-ELBO", last.get("val_neg_elbo", last.get("neg_elbo"))), ("recon_gain", last.get("recon_gain")),
                ("active units", last.get("active_units"))]
-    seen = [h for h in history if h.get("samples_w1") is not None]
+    seen = [h for h in history if h.get("samples_fd") is not None]
     if seen:
-        numbers += [("samples W1", seen[-1]["samples_w1"]), ("real floor", seen[-1]["samples_w1_floor"]),
-                    ("mean image", seen[-1]["samples_w1_mean_image"])]
+        numbers += [("samples FD", seen[-1]["samples_fd"]), ("real floor", seen[-1]["samples_fd_floor"]),
+                    ("mean image", seen[-1]["samples_fd_mean_image"])]
     table = ("<table style='font:12px sans-serif;border-collapse:collapse;margin:4px 0'><tr>"
              + "".join(f"<th style='padding:2px 8px'>{html.escape(k)}</th>" for k, _ in numbers) + "</tr><tr>"
              + "".join(f"<td style='padding:2px 8px;text-align:right'>{'' if v is None else f'{v:.4g}'}</td>"
                        for _, v in numbers) + "</tr></table>")
     curves = ("<img style='max-width:720px' src='data:image/png;base64,"
               + base64.b64encode(training_curves_png(history)).decode() + "'>")
-    parts = [head, table, curves]
+    return head + table + curves
+
+
+def training_players_html(previews: dict | None, *, clips: int = 2) -> str:
+    """Players for the latest preview beside the first's: each fixed validation clip, then its
+    reconstruction then and now; the same prior draws decoded then and now. Empty before any preview."""
     entries = (previews or {}).get("entries", [])
-    if entries:
-        first, now = entries[0], entries[-1]
+    if not entries:
+        return ""
+    first, now = entries[0], entries[-1]
 
-        def card(item, title):
-            return card_html(None, None, 0, title=title, image_src=_file_src(item["png"], "image/png"),
-                             audio_src=_file_src(item["wav"], "audio/wav"))
+    def card(item, title):
+        return card_html(None, None, 0, title=title, image_src=_file_src(item["png"], "image/png"),
+                         audio_src=_file_src(item["wav"], "audio/wav"))
 
-        recon = "".join(card(real, f"real clip {i}") + card(first["reconstructions"][i], f"epoch {first['epoch']}")
-                        + (card(now["reconstructions"][i], f"epoch {now['epoch']}") if now is not first else "")
-                        for i, real in enumerate(previews["real"][:clips]))
-        samples = "".join(card(first["samples"][i], f"draw {i}, epoch {first['epoch']}")
-                          + (card(now["samples"][i], f"draw {i}, epoch {now['epoch']}") if now is not first else "")
-                          for i in range(min(clips, len(first["samples"]))))
-        parts += ["<div style='font:13px sans-serif;margin-top:6px'><b>Reconstructions</b> of fixed validation "
-                  "clips: the real clip, the first preview, the latest</div><div>" + recon + "</div>",
-                  "<div style='font:13px sans-serif;margin-top:6px'><b>Prior samples</b>, the same draws "
-                  "decoded then and now</div><div>" + samples + "</div>"]
-    return "<div class='vae-tfp-training-panel'>" + "".join(parts) + "</div>"
+    recon = "".join(card(real, f"real clip {i}") + card(first["reconstructions"][i], f"epoch {first['epoch']}")
+                    + (card(now["reconstructions"][i], f"epoch {now['epoch']}") if now is not first else "")
+                    for i, real in enumerate(previews["real"][:clips]))
+    samples = "".join(card(first["samples"][i], f"draw {i}, epoch {first['epoch']}")
+                      + (card(now["samples"][i], f"draw {i}, epoch {now['epoch']}") if now is not first else "")
+                      for i in range(min(clips, len(first["samples"]))))
+    return ("<div style='font:13px sans-serif;margin-top:6px'><b>Reconstructions</b> of fixed validation "
+            "clips: the real clip, the first preview, the latest</div><div>" + recon + "</div>"
+            "<div style='font:13px sans-serif;margin-top:6px'><b>Prior samples</b>, the same draws "
+            "decoded then and now</div><div>" + samples + "</div>")

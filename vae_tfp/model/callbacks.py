@@ -52,7 +52,8 @@ class EpochEnd(keras.callbacks.Callback):
                                 f"({', '.join(f'{k}={float(v):.4g}' for k, v in logs.items())}); {kept}; "
                                 f"the input is finite, so lower --lr or try --clip-norm")
         record = self._record(epoch, logs)
-        if self.previews is not None and self.previews.due(epoch + 1, self.params.get("epochs") or epoch + 1):
+        if self.previews is not None and self.previews.due(epoch + 1, self.params.get("epochs") or epoch + 1,
+                                                           record["seconds"]):
             self.previews(self.vae, epoch + 1, record)
         judged = verdict(self.history + [record])
         record["verdict"] = {"state": judged["state"], "text": judged["text"]}

@@ -9,7 +9,7 @@ writes them three ways:
   bounded: the first previewed epoch, the best (by validation neg-ELBO) and the last
   ``keep`` are kept, the others deleted. The real clips are in ``MODEL/previews/real/``.
 * TensorBoard audio and images (``previews/*``) beside the diagnostics;
-* ``samples_fd`` in the epoch's history record: how far the audio statistics of 64 decoded prior
+* ``samples_fd`` in the epoch's history record: how far the audio statistics of 32 decoded prior
   draws (:func:`vae_tfp.evaluation.sample_metrics.audio_statistics`) are from the validation
   clips' (:class:`StatisticsDistance`: a Fréchet distance on their first principal components).
   Beside it, fixed for the run: ``samples_fd_floor`` (as many training clips against the
@@ -22,8 +22,10 @@ writes them three ways:
 neg-ELBO and ``samples_fd``. Notebook 03's panel (:class:`vae_tfp.apps.notebook.TrainingPanel`)
 shows all of it while ``train`` runs.
 
-With ``every="auto"`` (the default) previews run every epoch while their cost stays under
-``COST_BUDGET`` of the epoch's time; when they cost more, the interval grows to keep that share.
+With ``every="auto"`` (the default) a preview runs whenever the previews' seconds so far, with
+one more, stay within ``COST_BUDGET`` of the run's training seconds (:func:`within_budget`):
+every epoch where previews are cheap beside an epoch, every few epochs where they are not. The
+first and the last epoch are always previewed.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ from .saving import PREVIEWS as FOLDER
 INDEX = "previews.json"
 REAL = "real"
 PREVIEW_CLIPS = 4  # prior draws and reconstructions heard per preview
-METRIC_SAMPLES = 64  # prior draws behind samples_fd
+METRIC_SAMPLES = 32  # prior draws behind samples_fd
+PNG_SIZE = 256  # the previews' pictures are pooled to at most this many pixels a side (the panel shows 256)
 KEEP_LAST = 3
 COST_BUDGET = 0.10  # "auto": previews take at most this share of the training time
 PLATEAU_EPOCHS = 5  # no improvement for this many epochs: plateaued
@@ -55,6 +58,12 @@ MIN_IMPROVEMENT = 1e-3  # relative: smaller gains are noise, not progress
 STAT_COMPONENTS = 6  # principal components of the audio statistics behind samples_fd
 STAT_MIN_SCALE_DB = 0.1  # a statistic the real clips hold constant counts differences above a tenth of a dB
 VERDICT_METRICS = {"val_neg_elbo": "validation neg-ELBO", "samples_fd": "samples' audio-statistics distance"}
+
+
+def within_budget(spent: float, cost: float, trained: float, budget: float = COST_BUDGET) -> bool:
+    """``"auto"``: whether one more preview costing ``cost`` seconds keeps all previews' seconds
+    (``spent``) within ``budget`` of the seconds spent training (``trained``)."""
+    return spent + cost <= budget * trained
 
 
 def check_every(every) -> int | str | None:
@@ -128,18 +137,21 @@ class Previews:
         self.baselines = {"samples_fd_floor": self.distance(audio_statistics(floor, config)),
                           "samples_fd_mean_image": self.distance(audio_statistics(mean_image[None], config))}
         self.entries = [e for e in self._read_index() if e["epoch"] <= start]
-        self.next_epoch, self.last_cost = (start + 1), None
+        # "auto": the seconds this run spent training and previewing, and the last preview's cost
+        self.trained, self.spent, self.last_cost = 0.0, 0.0, 0.0
         self._prune(best_epoch=None, keep_epochs={e["epoch"] for e in self.entries})
         self._write_real()
 
     # --- when -----------------------------------------------------------------------------
 
-    def due(self, epoch: int, last_epoch: int) -> bool:
-        """Whether 1-based ``epoch`` gets a preview (``last_epoch``: the run's final epoch)."""
+    def due(self, epoch: int, last_epoch: int, epoch_seconds: float = 0.0) -> bool:
+        """Whether 1-based ``epoch`` gets a preview (``last_epoch``: the run's final epoch;
+        ``epoch_seconds``: the epoch's training time, called once per epoch)."""
+        self.trained += epoch_seconds
         if epoch == 1 or epoch == last_epoch:  # the first, heard against the later ones; the run's last
             return True
         if self.every == "auto":
-            return epoch >= self.next_epoch
+            return within_budget(self.spent, self.last_cost, self.trained)
         return epoch % self.every == 0  # a fixed interval
 
     # --- what -----------------------------------------------------------------------------
@@ -169,15 +181,11 @@ class Previews:
         entry = {"epoch": epoch, "folder": folder.name, **files, "samples_fd": fd,
                  "val_neg_elbo": record.get("val_neg_elbo", record.get("neg_elbo"))}
         self.entries = [e for e in self.entries if e["epoch"] != epoch] + [entry]
-        if self.every == "auto":  # the next preview keeps their cost within COST_BUDGET of the training time
-            train_seconds = max(record.get("seconds", 0.0), 1e-3)  # the epoch's, measured before the previews
-            self.next_epoch = epoch + max(1, math.ceil(seconds / (COST_BUDGET * train_seconds)))
-        else:
-            self.next_epoch = epoch + self.every
+        self.spent, self.last_cost = self.spent + seconds, seconds
         best = min(self.entries, key=lambda e: e["val_neg_elbo"])["epoch"]
         self._prune(best_epoch=best)
         write_json_atomic(self.folder / INDEX, {"real": self._real_files, "baselines": self.baselines,
-                                                "every": self.every, "next_epoch": self.next_epoch,
+                                                "every": self.every,
                                                 "entries": self.entries})
         return entry
 
@@ -188,7 +196,7 @@ class Previews:
         for i, (image, clip) in enumerate(zip(images, audio)):
             wav = write_wav(folder / f"{stem}_{i}.wav", clip, self.config.sample_rate)
             png = folder / f"{stem}_{i}.png"
-            png.write_bytes(spectrogram_png(image))
+            png.write_bytes(spectrogram_png(image, max_size=PNG_SIZE))
             out.append({"wav": f"{folder.name}/{wav.name}", "png": f"{folder.name}/{png.name}"})
         return out
 
