@@ -23,9 +23,9 @@ neg-ELBO and ``samples_fd``. Notebook 03's panel (:class:`vae_tfp.apps.notebook.
 shows all of it while ``train`` runs.
 
 With ``every="auto"`` (the default) a preview runs whenever the previews' seconds so far, with
-one more, stay within ``COST_BUDGET`` of the run's training seconds (:func:`within_budget`):
-every epoch where previews are cheap beside an epoch, every few epochs where they are not. The
-first and the last epoch are always previewed.
+this one and the run's last, stay within ``COST_BUDGET`` of the run's training seconds
+(:func:`within_budget`): every epoch where previews are cheap beside an epoch, every few epochs
+where they are not. The first and the last epoch are always previewed.
 """
 
 from __future__ import annotations
@@ -150,8 +150,8 @@ class Previews:
         self.trained += epoch_seconds
         if epoch == 1 or epoch == last_epoch:  # the first, heard against the later ones; the run's last
             return True
-        if self.every == "auto":
-            return within_budget(self.spent, self.last_cost, self.trained)
+        if self.every == "auto":  # keeping room for the run's last preview
+            return within_budget(self.spent + self.last_cost, self.last_cost, self.trained)
         return epoch % self.every == 0  # a fixed interval
 
     # --- what -----------------------------------------------------------------------------
