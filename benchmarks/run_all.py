@@ -25,6 +25,8 @@ BENCHES = [
     ["input_vs_training.py", "--rounds", "9", "--steps", "12"],
     ["conditional.py", "--pitch-tracker"],
     ["instrument.py"],
+    ["previews_cost.py", "--previews", "1", "--epochs", "4", "--name", "previews_cost_every_epoch"],
+    ["previews_cost.py", "--previews", "auto", "--epochs", "16"],
 ]
 
 if __name__ == "__main__":
