@@ -183,3 +183,11 @@ def test_verdict_improving_and_plateaued():
 
 def test_verdict_on_negative_losses():
     assert verdict(_history([-100, -110, -120]))["metrics"]["val_neg_elbo"]["best_epoch"] == 3
+
+
+def test_previews_never_change_training(tiny_dataset, tmp_path):
+    # whether and when previews run ("auto" follows the wall clock) must not move a seeded run
+    runs = [train(tiny_dataset, tmp_path / str(every), model_preset("tiny"), epochs=3, batch_size=8, verbose=0,
+                  log=lambda _: None, tensorboard=False, previews=every) for every in (0, 1)]
+    for key in ("loss", "val_neg_elbo", "recon_gain"):
+        assert [h[key] for h in runs[0]] == [h[key] for h in runs[1]], key

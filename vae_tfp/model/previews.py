@@ -165,7 +165,13 @@ class Previews:
         t0 = time.perf_counter()
         z = sample_prior(vae, max(METRIC_SAMPLES, self.n_clips), seed=self.seed)
         samples = decode(vae, z)
+        # The encoder draws its posterior sample's seeds from the VAE's generator: put its state back,
+        # so that training never depends on when previews ran ("auto" follows the wall clock).
+        noise = getattr(vae, "noise", None)
+        state = None if noise is None else tf.identity(noise.state)
         recons = reconstruct(vae, self.real)
+        if noise is not None:
+            noise.state.assign(state)
         audio = to_audio(vae, np.concatenate([samples[:self.n_clips], recons]), inversion=self.inversion,
                          seed=self.seed)
         sample_audio, recon_audio = audio[:self.n_clips], audio[self.n_clips:]
