@@ -10,11 +10,11 @@ writes them three ways:
   ``keep`` are kept, the others deleted. The real clips are in ``MODEL/previews/real/``.
 * TensorBoard audio and images (``previews/*``) beside the diagnostics;
 * ``samples_fd`` in the epoch's history record: how far the audio statistics of 32 decoded prior
-  draws (:func:`vae_tfp.evaluation.sample_metrics.audio_statistics`) are from the validation
-  clips' (:class:`StatisticsDistance`: a Fréchet distance on their first principal components).
-  Beside it, fixed for the run: ``samples_fd_floor`` (as many training clips against the
-  validation clips: real against real) and ``samples_fd_mean_image`` (the dataset's mean image:
-  the smear a collapsed model draws). A progress signal that needs only a few dozen clips; the
+  draws (:func:`vae_tfp.evaluation.sample_metrics.audio_statistics`) are from those of a fixed
+  subset of training clips, the distribution the prior learns (:class:`StatisticsDistance`: a
+  Fréchet distance on their first principal components). Beside it, fixed for the run:
+  ``samples_fd_floor`` (another, disjoint subset of training clips: real against real) and
+  ``samples_fd_mean_image`` (the dataset's mean image: the smear a collapsed model draws). A progress signal that needs only a few dozen clips; the
   judges of ``evaluate --samples`` (a two-sample classifier, FAD) need more clips than a
   validation split may have, and cost more than an epoch.
 
@@ -113,9 +113,9 @@ class Previews:
 
     Args:
         model_dir: The run's model folder.
-        real: Fixed validation clips [n, H, W, 1]: the first ``n_clips`` are reconstructed, all of
-            them are the reference of ``samples_fd``.
-        floor: Training clips [m, H, W, 1] for the real floor of ``samples_fd``.
+        real: Fixed validation clips [n, H, W, 1]; the first ``n_clips`` are reconstructed.
+        reference: Training clips [m, H, W, 1] the prior samples are compared with (``samples_fd``).
+        floor: Other training clips [k, H, W, 1]: the real floor of ``samples_fd``.
         mean_image: The dataset's mean image [H, W, 1], the smear baseline.
         every: ``"auto"`` or a number of epochs.
         start: The epoch the run resumes after (later previews on disk are removed).
@@ -124,18 +124,22 @@ class Previews:
         writer: A TensorBoard summary writer, or None.
     """
 
-    def __init__(self, model_dir, real: np.ndarray, floor: np.ndarray, mean_image: np.ndarray, config, *,
+    def __init__(self, model_dir, real: np.ndarray, reference: np.ndarray, floor: np.ndarray,
+                 mean_image: np.ndarray, config, *,
                  every="auto", start: int = 0, n_clips: int = PREVIEW_CLIPS, keep: int = KEEP_LAST, seed: int = 0,
-                 inversion: Inversion = DEFAULT_INVERSION, writer=None, log=print):
+                 inversion: Inversion = DEFAULT_INVERSION, writer=None):
         self.every, self.config, self.seed, self.inversion = check_every(every), config, seed, inversion
         if self.every is None:
             raise ConfigError("Previews need an interval; use previews=0 in train() for none")
-        self.n_clips, self.keep, self.writer, self.log = n_clips, max(1, int(keep)), writer, log
+        self.n_clips, self.keep, self.writer = n_clips, max(1, int(keep)), writer
         self.folder = Path(model_dir) / FOLDER
         self.real = np.asarray(real[:n_clips], np.float32)
-        self.distance = StatisticsDistance(audio_statistics(real, config))
-        self.baselines = {"samples_fd_floor": self.distance(audio_statistics(floor, config)),
-                          "samples_fd_mean_image": self.distance(audio_statistics(mean_image[None], config))}
+        # samples_fd needs a spread of real clips to compare with: none below 2 clips (previews still play)
+        self.distance = StatisticsDistance(audio_statistics(reference, config)) if min(len(reference), len(floor)) >= 2 \
+            else None
+        self.baselines = {} if self.distance is None else {
+            "samples_fd_floor": self.distance(audio_statistics(floor, config)),
+            "samples_fd_mean_image": self.distance(audio_statistics(mean_image[None], config))}
         self.entries = [e for e in self._read_index() if e["epoch"] <= start]
         # "auto": the seconds this run spent training and previewing, and the last preview's cost
         self.trained, self.spent, self.last_cost = 0.0, 0.0, 0.0
@@ -175,7 +179,7 @@ class Previews:
         audio = to_audio(vae, np.concatenate([samples[:self.n_clips], recons]), inversion=self.inversion,
                          seed=self.seed)
         sample_audio, recon_audio = audio[:self.n_clips], audio[self.n_clips:]
-        fd = self.distance(audio_statistics(samples, self.config))
+        fd = None if self.distance is None else self.distance(audio_statistics(samples, self.config))
         folder = self.folder / f"epoch_{epoch:04d}"
         remove(folder)
         files = {"samples": self._write(folder, "sample", samples[:self.n_clips], sample_audio),
@@ -242,7 +246,8 @@ class Previews:
                              max_outputs=len(recon_audio))
             tf.summary.image("previews/prior_sample_images", np.asarray(samples)[:, ::-1], step=epoch,
                              max_outputs=len(samples))
-            tf.summary.scalar("previews/samples_fd", fd, step=epoch)
+            if fd is not None:
+                tf.summary.scalar("previews/samples_fd", fd, step=epoch)
             for key, value in self.baselines.items():
                 tf.summary.scalar(f"previews/{key}", value, step=epoch)
         self.writer.flush()

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -31,7 +32,7 @@ from ..files import FolderLock, is_disk_full, os_error_message, remove, write_js
 from .callbacks import EpochEnd
 from .devices import describe_devices, determinism_plan, out_of_memory_message
 from .networks import VAE, make_optimizer
-from .previews import Previews, check_every
+from .previews import METRIC_SAMPLES, Previews, check_every
 from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save
 
 VALIDATION_CLIPS = SUBSET_CLIPS  # per-epoch validation: a fixed, seeded subset of the validation split
@@ -296,10 +297,12 @@ def _callbacks(vae, manager, epoch_var, history, model_dir: Path, data, val_x, t
     ckpt_dir = Path(manager.directory)
     writer = tf.summary.create_file_writer(os.fspath(ckpt_dir / "logs" / "diagnostics")) if tensorboard else None
     if check_every(previews) is not None:
-        # the real floor of samples_w1: as many training clips as the validation clips it is measured on
-        floor = data.load("train", rows=data.sample("train", len(val_x), seed=seed + 1))
-        previews = Previews(model_dir, val_x, floor, train_mean, data.config, every=previews, start=start,
-                            seed=seed, writer=writer, log=log)
+        # samples_fd: the prior's samples against training clips, beside other training clips (the floor)
+        rows = np.random.default_rng(seed).permutation(data.sample("train", 2 * METRIC_SAMPLES, seed=seed + 1))
+        half = len(rows) // 2  # two random halves, disjoint
+        reference, floor = (data.load("train", rows=np.sort(part)) for part in (rows[:half], rows[half:2 * half]))
+        previews = Previews(model_dir, val_x, reference, floor, train_mean, data.config, every=previews, start=start,
+                            seed=seed, writer=writer)
     else:
         previews = None
     callbacks: list[keras.callbacks.Callback] = [
