@@ -104,6 +104,7 @@ def test_subsets_and_streamed_batches(tmp_path, small_chunks):
     assert len(rows) == 10 and list(rows) == sorted(set(rows)) and list(rows) == list(data.sample("train", 10, seed=1))
     assert list(data.sample("train", 100)) == list(range(63))
     np.testing.assert_array_equal(data.load("train", rows=rows)[:, 0, 0, 0], rows)
+    np.testing.assert_array_equal(data.load("train", rows=[int(r) for r in rows])[:, 0, 0, 0], rows)  # a list too
     sizes = [len(b) for b in data.batches("train", 5)]
     assert sizes == [5] * 12 + [3]
     assert numbers(data.tf_dataset("train", rows=rows, shuffle=False)) == list(rows)

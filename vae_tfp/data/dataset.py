@@ -558,6 +558,7 @@ class PreparedDataset:
 
     def _row_ranges(self, split: str, rows: np.ndarray | None) -> Iterator[tuple[Path, np.ndarray, np.ndarray]]:
         """``(shard file, rows in that shard, their positions in the split)``, shard by shard."""
+        rows = None if rows is None else np.asarray(rows, np.int64)  # any sequence of ascending positions
         start = 0
         for shard, file in zip(self._split(split)["shards"], self.shard_files(split)):
             stop = start + shard["n"]
