@@ -167,3 +167,23 @@ def test_dataset_scale_reports_memory_and_speed_of_a_streamed_split(tmp_path, ti
     assert r["input_examples_per_s"] > 0 and r["train_examples_per_s"] > 0
     assert r["disk_mb_if_real"] > r["disk_mb"]  # the hard links
     assert out["peak_rss_ratio_to_smallest"] == {"300": 1.0} and (tmp_path / "s.json").exists()
+
+
+@pytest.mark.slow
+def test_previews_cost_reports_each_epochs_share(tmp_path, tiny_dataset):
+    out = run(tmp_path, "previews_cost.py", "--data", str(tiny_dataset), "--preset", "tiny", "--epochs", "3",
+              "--batch-size", "8", "--previews", "2", "--name", "p")
+    assert (tmp_path / "p.json").exists() and out["previewed_epochs"] == [1, 2, 3]
+    epochs = out["epochs"]
+    assert out["amortized_share"] == pytest.approx(sum(e["preview_seconds"] for e in epochs)
+                                                   / sum(e["epoch_seconds"] for e in epochs))
+    assert out["samples_fd_floor"] < out["samples_fd_mean_image"]
+
+
+@pytest.mark.slow
+def test_samples_fd_benchmark_orders_its_sets(tmp_path, trained_tiny, tiny_dataset):
+    out = run(tmp_path, "samples_fd.py", "--pairs", f"{trained_tiny}={tiny_dataset}", "--seeds", "1", "--name", "s")
+    row = out["models"][str(trained_tiny)]["by_seed"]["1"]
+    assert row["real floor (other training clips)"] < row["dataset mean image"]
+    assert set(row) == {"real floor (other training clips)", "held-out clips (validation split)",
+                        "reconstructions of those", "prior samples", "dataset mean image"}
