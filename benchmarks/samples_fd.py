@@ -14,12 +14,10 @@ from common import emit, machine  # noqa: E402
 
 
 def main():
-    import numpy as np
-
     from vae_tfp.apps.generate import decode, reconstruct
     from vae_tfp.data.dataset import open_dataset
     from vae_tfp.evaluation.sample_metrics import audio_statistics
-    from vae_tfp.model.previews import METRIC_SAMPLES, StatisticsDistance
+    from vae_tfp.model.previews import METRIC_SAMPLES, StatisticsDistance, reference_sets
     from vae_tfp.model.prior import sample_prior
     from vae_tfp.model.saving import load_model
 
@@ -38,14 +36,11 @@ def main():
         stats = lambda images: audio_statistics(images, config)  # noqa: E731
         rows = {}
         for seed in args.seeds:
-            picked = data.sample("train", 2 * METRIC_SAMPLES, seed=seed)
-            picked = picked[np.random.default_rng(seed).permutation(len(picked))]
-            half = len(picked) // 2
-            reference = data.load("train", rows=np.sort(picked[:half]))
+            reference, floor = reference_sets(data, seed=seed)  # as train() picks them
             distance = StatisticsDistance(stats(reference))
             val = data.load("val", rows=data.sample("val", METRIC_SAMPLES, seed=seed))
             rows[seed] = {
-                "real floor (other training clips)": distance(stats(data.load("train", rows=np.sort(picked[half:])))),
+                "real floor (other training clips)": distance(stats(floor)),
                 "held-out clips (validation split)": distance(stats(val)),
                 "reconstructions of those": distance(stats(reconstruct(model, val))),
                 "prior samples": distance(stats(decode(model, sample_prior(model, METRIC_SAMPLES, seed=seed)))),

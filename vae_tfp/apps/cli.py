@@ -404,8 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stopping", type=COUNT, default=None, help="patience in epochs")
     p.add_argument("--previews", type=_previews, default="auto",
                    help="every how many epochs to decode and invert fixed prior draws and reconstructions into "
-                        "MODEL/previews and TensorBoard: 'auto' (default: every epoch while that costs at most "
-                        "10%% of the epoch), N, or 0 for never")
+                        "MODEL/previews and TensorBoard: 'auto' (default: as often as keeps them within 10%% of "
+                        "the training time; every epoch where they are cheap), N, or 0 for never")
     p.set_defaults(func=cmd_train, batch_size=16)
 
     p = sub.add_parser("sharpen", help="the adversarial stage: fine-tune a trained model's decoder against a "

@@ -80,6 +80,15 @@ def check_every(every) -> int | str | None:
     raise ConfigError(f"previews={every!r} must be 'auto', a positive number of epochs, or 0 for none")
 
 
+def reference_sets(data, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``samples_fd``'s reference and real floor: two disjoint random halves of a seeded subset of
+    at most ``2 * METRIC_SAMPLES`` training clips of a prepared dataset."""
+    rows = np.random.default_rng(seed).permutation(data.sample("train", 2 * METRIC_SAMPLES, seed=seed + 1))
+    half = len(rows) // 2
+    reference, floor = (data.load("train", rows=np.sort(part)) for part in (rows[:half], rows[half:2 * half]))
+    return reference, floor
+
+
 class StatisticsDistance:
     """The Fréchet distance of two sets of clips' audio statistics, seen from a reference set.
 

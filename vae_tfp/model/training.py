@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -32,7 +31,7 @@ from ..files import FolderLock, is_disk_full, os_error_message, remove, write_js
 from .callbacks import EpochEnd
 from .devices import describe_devices, determinism_plan, out_of_memory_message
 from .networks import VAE, make_optimizer
-from .previews import METRIC_SAMPLES, Previews, check_every
+from .previews import Previews, check_every, reference_sets
 from .saving import CHECKPOINTS, HISTORY, recover_interrupted_save
 
 VALIDATION_CLIPS = SUBSET_CLIPS  # per-epoch validation: a fixed, seeded subset of the validation split
@@ -138,8 +137,9 @@ def train(
             split (:func:`vae_tfp.model.prior_fit.fit_prior_saved`).
         previews: Hear it learn (:mod:`vae_tfp.model.previews`): every how many epochs fixed prior
             draws and reconstructions are decoded, inverted and written to ``model_dir/previews``
-            and TensorBoard, with ``samples_w1`` in the history; ``"auto"``: every epoch while
-            that costs at most 10 % of the epoch's time; 0 or None: never.
+            and TensorBoard, with ``samples_fd`` in the history; ``"auto"``: whenever the previews
+            stay within 10 % of the run's training time (every epoch where they are cheap beside
+            one); 0 or None: never.
         callbacks: More Keras callbacks, called after the built-in ones (e.g. notebook 03's
             :class:`~vae_tfp.apps.notebook.TrainingPanel`).
         verbose: Keras progress bar setting.
@@ -153,7 +153,7 @@ def train(
         TrainingError: NaN loss, or ``model_dir`` has a run and ``resume`` is false.
     """
     data, model_dir = open_dataset(data), Path(model_dir)
-    check_every(previews)
+    previews = check_every(previews)  # a bad value fails before anything is written
     try:
         config = config.for_spectrogram(data.config)
     except ConfigError as err:
@@ -296,11 +296,9 @@ def _callbacks(vae, manager, epoch_var, history, model_dir: Path, data, val_x, t
                seed: int) -> list[keras.callbacks.Callback]:
     ckpt_dir = Path(manager.directory)
     writer = tf.summary.create_file_writer(os.fspath(ckpt_dir / "logs" / "diagnostics")) if tensorboard else None
-    if check_every(previews) is not None:
+    if previews is not None:
         # samples_fd: the prior's samples against training clips, beside other training clips (the floor)
-        rows = np.random.default_rng(seed).permutation(data.sample("train", 2 * METRIC_SAMPLES, seed=seed + 1))
-        half = len(rows) // 2  # two random halves, disjoint
-        reference, floor = (data.load("train", rows=np.sort(part)) for part in (rows[:half], rows[half:2 * half]))
+        reference, floor = reference_sets(data, seed=seed)
         previews = Previews(model_dir, val_x, reference, floor, train_mean, data.config, every=previews, start=start,
                             seed=seed, writer=writer)
     else:
