@@ -184,6 +184,7 @@ class DecoderBlock(NamedTuple):
 
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "laplace")
+LR_SCHEDULES = ("constant", "cosine")  # train(lr_schedule=...): vae_tfp.model.networks.make_optimizer
 MAX_LATENT_DIM = 4096
 MAX_CHANNELS = 4096
 MAX_PARAMETERS = 500_000_000

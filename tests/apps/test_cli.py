@@ -104,3 +104,17 @@ def test_train_previews_option(tiny_dataset, tmp_path, capsys):
     assert main(["train", str(tiny_dataset), "--model", str(tmp_path / "n"), "--preset", "tiny", "--epochs", "1",
                  "--batch-size", "8", "--previews", "0", "--quiet"]) == 0
     assert not (tmp_path / "n" / "previews").exists()
+
+
+def test_train_init_from_takes_the_models_architecture_and_the_cosine_schedule(trained_tiny, tiny_dataset, tmp_path,
+                                                                                capsys):
+    assert main(["train", str(tiny_dataset), "--model", str(tmp_path / "m"), "--init-from", str(trained_tiny),
+                 "--lr-schedule", "cosine", "--epochs", "2", "--batch-size", "8", "--previews", "0", "--quiet"]) == 0
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["model_config"]["name"] == "tiny"  # no --preset: the --init-from model's architecture
+    assert saved["training"]["init_from"] == str(trained_tiny) and saved["training"]["lr_schedule"] == "cosine"
+    assert f"starting from the weights of {trained_tiny}" in capsys.readouterr().out
+    assert main(["train", str(tiny_dataset), "--model", str(tmp_path / "n"), "--init-from", str(tmp_path / "none"),
+                 "--epochs", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "none" in err

@@ -290,3 +290,65 @@ def test_a_run_that_saved_no_checkpoint_does_not_block_the_next(tiny_dataset, tm
     assert (tmp_path / "m" / "config.json").is_file() and any("saved no checkpoint" in n for n in notes)
 
 
+
+
+class _StopAfter:
+    """A Keras callback that ends fit after ``epochs`` epochs, as a kill between epochs would."""
+
+    def __new__(cls, epochs):
+        import tf_keras as keras
+
+        class Stop(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch + 1 >= epochs:
+                    self.model.stop_training = True
+
+        return Stop()
+
+
+def test_the_cosine_schedule_falls_to_zero_and_a_resumed_run_continues_its_curve(tiny_dataset, tmp_path):
+    kwargs = dict(batch_size=8, verbose=0, log=lambda _: None, tensorboard=False, previews=0)
+    cfg = model_preset("tiny")
+    whole = train(tiny_dataset, tmp_path / "whole", cfg, epochs=3, lr_schedule="cosine", **kwargs)
+    rates = [h["learning_rate"] for h in whole]
+    assert rates[0] < cfg.learning_rate and rates == sorted(rates, reverse=True)
+    assert rates[-1] < 0.05 * cfg.learning_rate  # the last step is near the bottom of the curve
+    constant = train(tiny_dataset, tmp_path / "constant", cfg, epochs=1, **kwargs)
+    assert constant[0]["learning_rate"] == pytest.approx(cfg.learning_rate)  # the default is unchanged
+    # killed after epoch 2, resumed: the same curve (the shuffle restarts on resume, so not the same loss)
+    train(tiny_dataset, tmp_path / "cut", cfg, epochs=3, lr_schedule="cosine", callbacks=[_StopAfter(2)], **kwargs)
+    resumed = train(tiny_dataset, tmp_path / "cut", cfg, epochs=3, lr_schedule="cosine", resume=True, **kwargs)
+    assert [h["learning_rate"] for h in resumed] == pytest.approx(rates)
+    training = json.loads((tmp_path / "whole" / "config.json").read_text())["training"]
+    assert training["lr_schedule"] == "cosine" and training["decay_steps"] > 0
+    with pytest.raises(TrainingError, match=r"run\.decay_steps"):  # more epochs would restart the curve mid-way
+        train(tiny_dataset, tmp_path / "cut", cfg, epochs=4, lr_schedule="cosine", resume=True, **kwargs)
+    with pytest.raises(ConfigError, match="lr_schedule='step' must be one of constant, cosine"):
+        train(tiny_dataset, tmp_path / "bad", cfg, epochs=1, lr_schedule="step", **kwargs)
+
+
+def test_init_from_starts_from_a_trained_models_weights(trained_tiny, tiny_dataset, tmp_path):
+    from vae_tfp.errors import ModelFileError
+    from vae_tfp.model.saving import load_model
+
+    kwargs = dict(batch_size=8, verbose=0, log=lambda _: None, tensorboard=False, previews=0)
+    still = model_preset("tiny").replace(learning_rate=1e-9)  # one epoch that barely moves the weights
+    source = load_model(trained_tiny)
+    for name, init in (("warm", trained_tiny), ("cold", None)):
+        history = train(tiny_dataset, tmp_path / name, still, epochs=1, init_from=init, **kwargs)
+        model = load_model(tmp_path / name)
+        same = all(np.allclose(a, b, atol=1e-6) for part in ("encoder", "decoder")
+                   for a, b in zip(getattr(model, part).get_weights(), getattr(source, part).get_weights()))
+        assert same == (init is not None), name
+        if init is not None:
+            trained = json.loads((trained_tiny / "history.json").read_text())[-1]
+            assert history[0]["val_recon"] == pytest.approx(trained["val_recon"], rel=0.05)
+            saved = json.loads((tmp_path / name / "config.json").read_text())
+            assert saved["training"]["init_from"] == str(trained_tiny)
+            assert saved["model_config"]["kl_warmup_steps"] == 0  # the codes exist: no warm-up from beta 0
+            assert history[0]["beta"] == pytest.approx(still.beta)
+    with pytest.raises(ModelFileError, match="weights do not fit the config"):
+        train(tiny_dataset, tmp_path / "other", model_preset("tiny").replace(latent_dim=6), epochs=1,
+              init_from=trained_tiny, **kwargs)
+    with pytest.raises(ModelFileError, match="nowhere"):
+        train(tiny_dataset, tmp_path / "none", still, epochs=1, init_from=tmp_path / "nowhere", **kwargs)

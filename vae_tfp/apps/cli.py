@@ -113,9 +113,12 @@ def cmd_roundtrip(args) -> int:
 def cmd_train(args) -> int:
     from ..config import model_preset
     from ..model.devices import make_strategy
+    from ..model.saving import read_model_info
     from ..model.training import train
 
-    config = model_preset(args.preset)
+    # the architecture: the preset asked for, else the --init-from model's, else the default preset
+    config = model_preset(args.preset) if args.preset or not args.init_from else \
+        read_model_info(args.init_from).model_config
     changes = {k: v for k, v in (("beta", args.beta), ("kl_warmup_steps", args.warmup),
                                  ("free_bits", args.free_bits),
                                  ("likelihood", args.likelihood),
@@ -128,7 +131,7 @@ def cmd_train(args) -> int:
                     seed=args.seed, early_stopping_patience=args.early_stopping, steps_per_epoch=args.steps_per_epoch,
                     jit_compile=args.jit, mixed_precision=args.mixed_precision, fit_prior=args.fit_prior,
                     deterministic=args.deterministic, clip_norm=args.clip_norm, previews=args.previews,
-                    verbose=2 if args.quiet else "auto")
+                    lr_schedule=args.lr_schedule, init_from=args.init_from, verbose=2 if args.quiet else "auto")
     print(f"model: {args.model} ({len(history)} epochs, {time.perf_counter() - t0:.0f} s this run)")
     if args.adversarial_epochs:
         return cmd_sharpen(args, epochs=args.adversarial_epochs, resume=True, strategy=strategy)
@@ -353,7 +356,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..config import CONDITIONAL_METHODS, DEFAULT_SAMPLE_RATE, LIKELIHOODS, MODEL_PRESETS
+    from ..config import CONDITIONAL_METHODS, DEFAULT_SAMPLE_RATE, LIKELIHOODS, LR_SCHEDULES, MODEL_PRESETS
     from ..data.dataset import SPLITS
 
     parser = argparse.ArgumentParser(prog="vae-tfp", description=__doc__.splitlines()[0])
@@ -387,8 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
                        parents=[g["seed"], g["run"], g["adversarial"]])
     p.add_argument("data", type=Path)
     p.add_argument("--model", required=True, type=Path, help="output folder, e.g. saved_models/NAME")
-    p.add_argument("--preset", default="default", choices=presets, help="model preset (default: default)")
+    p.add_argument("--preset", default=None, choices=presets,
+                   help="model preset (default: the --init-from model's architecture, else default)")
     p.add_argument("--epochs", type=COUNT, required=True)
+    p.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
+                   help="start from a trained model folder's weights (same architecture; no KL warm-up): "
+                        "fine-tune it on DATA, or settle a finished run with --lr-schedule cosine")
+    p.add_argument("--lr-schedule", default="constant", choices=LR_SCHEDULES,
+                   help="constant (default), or cosine: from --lr down to 0 at the last epoch")
     p.add_argument("--adversarial-epochs", type=NON_NEGATIVE_INT, default=0,
                    help="then this many epochs of the adversarial stage (as `vae-tfp sharpen`)")
     p.add_argument("--beta", type=NON_NEGATIVE, default=None)

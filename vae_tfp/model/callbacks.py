@@ -28,8 +28,10 @@ class EpochEnd(keras.callbacks.Callback):
     """
 
     def __init__(self, *, vae, manager, epoch_var, history, model_dir, data_hash, val_x,
-                 train_mean, log, writer, image_x, val_clips: int | None = None, previews=None):
+                 train_mean, log, writer, image_x, val_clips: int | None = None, previews=None,
+                 run: dict | None = None):
         super().__init__()
+        self.run = run or {}  # how the run was set up (lr schedule, warm start), into config.json's "training"
         self.previews = previews  # a vae_tfp.model.previews.Previews, or None
         self.val_clips = val_clips
         self.vae, self.manager, self.epoch_var, self.history = vae, manager, epoch_var, history
@@ -70,7 +72,7 @@ class EpochEnd(keras.callbacks.Callback):
         if val < self.best:
             self.best = val
             save_model(self.vae, self.model_dir, history=self.history,
-                       manifest_hash=self.data_hash, training={"best_epoch": epoch + 1, "best_val_neg_elbo": val})
+                       manifest_hash=self.data_hash, training={"best_epoch": epoch + 1, "best_val_neg_elbo": val, **self.run})
 
     def _record(self, epoch, logs) -> dict:
         """The epoch's losses and diagnostics (warnings printed once, from epoch 2 on)."""

@@ -362,12 +362,20 @@ class VAE(keras.Model):
         return self._update(terms, terms["recon"] + beta * terms["kl_penalty"], beta)
 
 
-def make_optimizer(config: ModelConfig, *, clip_norm: float | None = None) -> keras.optimizers.Optimizer:
+def make_optimizer(config: ModelConfig, *, clip_norm: float | None = None,
+                   decay_steps: int | None = None) -> keras.optimizers.Optimizer:
     """Adam at the config's learning rate; with ``clip_norm`` the gradients of all variables are
-    clipped together to that global norm (after the replicas' gradients are summed), as ddsp does."""
+    clipped together to that global norm (after the replicas' gradients are summed), as ddsp does.
+    With ``decay_steps`` the rate follows a cosine from the config's rate to 0 over that many steps
+    (Loshchilov & Hutter 2017; ``keras.optimizers.schedules.CosineDecay``): it follows the
+    optimizer's step counter, which the checkpoints keep, so a resumed run continues the curve."""
     if clip_norm is not None and not (math.isfinite(clip_norm) and clip_norm > 0):
         raise ConfigError(f"clip_norm={clip_norm!r} must be a positive number (or None for no clipping)")
-    return keras.optimizers.Adam(config.learning_rate, global_clipnorm=clip_norm)
+    if decay_steps is not None and decay_steps < 1:
+        raise ConfigError(f"decay_steps={decay_steps!r} must be a positive number of steps")
+    rate = config.learning_rate if decay_steps is None else \
+        keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps)
+    return keras.optimizers.Adam(rate, global_clipnorm=clip_norm)
 
 
 def build_vae(config: ModelConfig, *, seed: int = 0) -> VAE:

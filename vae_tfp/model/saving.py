@@ -403,6 +403,21 @@ def decoder_file(info: ModelInfo, stage: int | None = None) -> str:
     return WEIGHT_FILES["decoder"]
 
 
+def load_weights_into(vae, path: str | os.PathLike) -> ModelInfo:
+    """Warm start: copies a saved model's encoder, stage-1 decoder and prior into a built
+    :class:`~vae_tfp.model.networks.VAE` of the same architecture (``train(init_from=...)``).
+
+    Raises:
+        ModelFileError: naming the folder or file that is missing, corrupt or of another architecture.
+    """
+    info = read_model_info(path)
+    files = {p: _check_file(info, p, decoder_file(info, 1) if p == "decoder" else None) for p in WEIGHT_FILES}
+    _load_keras_weights(vae.encoder, files["encoder"])
+    _load_keras_weights(vae.decoder, files["decoder"])
+    load_prior_weights(vae.prior, files["prior"])
+    return info
+
+
 def load_model(path: str | os.PathLike, parts: Iterable[str] = ("encoder", "decoder", "prior"), *,
                stage: int | None = None) -> LoadedModel:
     """Rebuilds the requested parts from ``config.json`` and loads their weights.
