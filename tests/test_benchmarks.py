@@ -85,6 +85,16 @@ def test_decoder_fit_learns_from_fixed_codes(tmp_path, tiny_dataset):
 
 
 @pytest.mark.slow
+def test_decoder_fit_on_a_models_codes_probes_held_out_clips_beside_its_own_decoder(tmp_path, tiny_dataset,
+                                                                                    trained_tiny):
+    out = run(tmp_path, "decoder_fit.py", "--data", str(tiny_dataset), "--preset", "tiny", "--epochs", "2",
+              "--batch-size", "2", "--codes", str(trained_tiny), "--held-out", "test", "--name", "d")
+    assert set(out["model_decoder"]) == {"train_recon_gain", "test_recon_gain"}
+    assert all(r["test_recon_gain"] > 0 and r["train_recon_gain"] > 0 for r in out["epochs"])
+    assert out["epochs"][-1]["train_recon_gain"] != out["model_decoder"]["train_recon_gain"]  # a fresh decoder
+
+
+@pytest.mark.slow
 def test_sample_quality_scores_models_and_their_refit(tmp_path, trained_tiny, tiny_dataset):
     import numpy as np
 
