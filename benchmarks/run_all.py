@@ -14,6 +14,8 @@ BENCHES = [
     ["conv_layers.py", "--presets", "benchmarks/configs/default-v2.json", "default"],
     ["resolution_ceiling.py", "--data", "data/notes"],
     ["decoder_fit.py", "--preset", "default", "--codes", "random", "--name", "decoder_fit_random_codes"],
+    ["receptive_field.py", "--preset", "music"],
+    ["receptive_field.py", "--preset", "default", "--name", "receptive_field_default"],
     ["input_pipeline.py", "--data", "data/notes"],
     ["open_dataset.py", "--data", "data/notes"],
     ["prepare_throughput.py", "--spec", "default"],

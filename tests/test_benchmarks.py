@@ -197,3 +197,15 @@ def test_samples_fd_benchmark_orders_its_sets(tmp_path, trained_tiny, tiny_datas
     assert row["real floor (other training clips)"] < row["dataset mean image"]
     assert set(row) == {"real floor (other training clips)", "held-out clips (validation split)",
                         "reconstructions of those", "prior samples", "dataset mean image"}
+
+
+@pytest.mark.slow
+def test_receptive_field_of_a_latent_sequence_is_local_and_of_a_global_code_is_the_clip(tmp_path):
+    out = run(tmp_path, "receptive_field.py", "--preset", "music", "--inputs", "1", "--name", "r")
+    steps = {row["step"]: row for row in out["steps"]}
+    assert sorted(steps) == [0, 32, 63] and out["n_frames"] == 512
+    assert steps[0]["frames"][0] == 0 and steps[63]["frames"][1] == 511
+    assert steps[32]["frames"][0] <= 32 * 8 and steps[32]["frames"][1] >= 33 * 8 - 1  # it sees its own slot
+    assert 8 < steps[32]["frames_seen"] < 256  # more than its slot, far less than the clip
+    whole = run(tmp_path, "receptive_field.py", "--preset", "tiny", "--inputs", "1", "--name", "t")
+    assert [row["frames"] for row in whole["steps"]] == [[0, whole["n_frames"] - 1]]  # one code sees the clip
