@@ -306,15 +306,15 @@ class _StopAfter:
         return Stop()
 
 
-def test_the_cosine_schedule_falls_to_zero_and_a_resumed_run_continues_its_curve(tiny_dataset, tmp_path):
+def test_the_cosine_schedule_falls_to_zero_and_a_resumed_run_continues_its_curve(tiny_dataset, trained_tiny, tmp_path):
     kwargs = dict(batch_size=8, verbose=0, log=lambda _: None, tensorboard=False, previews=0)
     cfg = model_preset("tiny")
     whole = train(tiny_dataset, tmp_path / "whole", cfg, epochs=3, lr_schedule="cosine", **kwargs)
     rates = [h["learning_rate"] for h in whole]
     assert rates[0] < cfg.learning_rate and rates == sorted(rates, reverse=True)
     assert rates[-1] < 0.05 * cfg.learning_rate  # the last step is near the bottom of the curve
-    constant = train(tiny_dataset, tmp_path / "constant", cfg, epochs=1, **kwargs)
-    assert constant[0]["learning_rate"] == pytest.approx(cfg.learning_rate)  # the default is unchanged
+    constant = json.loads((trained_tiny / "history.json").read_text())
+    assert [h["learning_rate"] for h in constant] == pytest.approx([cfg.learning_rate] * 3)  # the default: constant
     # killed after epoch 2, resumed: the same curve (the shuffle restarts on resume, so not the same loss)
     train(tiny_dataset, tmp_path / "cut", cfg, epochs=3, lr_schedule="cosine", callbacks=[_StopAfter(2)], **kwargs)
     resumed = train(tiny_dataset, tmp_path / "cut", cfg, epochs=3, lr_schedule="cosine", resume=True, **kwargs)
