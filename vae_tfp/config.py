@@ -547,6 +547,10 @@ class AdversarialConfig:
         frequency_position: Give the discriminator each row's frequency as an input channel
             (CoordConv). A patch discriminator is blind to where a patch sits, and stage 2 on the demo
             model painted noise near 10 kHz, where the notes have none (docs/experiments.md, "Stage 2").
+        adaptive_weight: Scale the adversarial term every step so that its gradient at the
+            decoder's last layer is as large as the anchor's (reconstruction and feature matching),
+            times ``adversarial_weight`` (VQGAN, Esser et al. 2021, eq. 7): the adversarial term can
+            neither drown the anchor nor vanish beside it, whatever the discriminator's scale.
     """
 
     scales: int = 3
@@ -560,14 +564,16 @@ class AdversarialConfig:
     discriminator_learning_rate: float = 1e-3
     input_scale: float | None = None
     frequency_position: bool = False
+    adaptive_weight: bool = False
 
     def __post_init__(self) -> None:
         for name, top in (("scales", 4), ("filters", 512), ("layers", 6)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
                 raise ConfigError(f"{name}={v!r} must be an integer in [1, {top}]")
-        if not isinstance(self.frequency_position, bool):
-            raise ConfigError(f"frequency_position={self.frequency_position!r} must be true or false")
+        for name in ("frequency_position", "adaptive_weight"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
         if self.loss not in ADVERSARIAL_LOSSES:
             raise ConfigError(f"loss={self.loss!r} must be one of {ADVERSARIAL_LOSSES}")
         for name in ("adversarial_weight", "feature_weight", "recon_weight", "learning_rate",

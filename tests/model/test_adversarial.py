@@ -137,6 +137,31 @@ def test_the_adversarial_and_feature_matching_terms_have_gradients():
     assert all(g is None for g in tape.gradient(terms["loss"], stage.encoder.trainable_variables))
 
 
+def test_the_adaptive_weight_balances_the_two_gradients_at_the_last_layer():
+    """VQGAN's rule: the adversarial term is scaled so that its gradient at the decoder's output kernel
+    is as large as the anchor's; a step follows anchor + weight * adv with that weight, frozen."""
+    stage, cfg = _stage(AdversarialConfig(adaptive_weight=True, adversarial_weight=0.5))
+    x = tf.random.stateless_uniform((4,) + cfg.input_shape, seed=[5, 6])
+    variables = stage.decoder.trainable_variables
+    last = max(i for i, v in enumerate(variables) if len(v.shape) == 4)
+    seed = stage.noise.state.numpy().copy()
+    with tf.GradientTape(persistent=True) as tape:
+        terms = stage._terms(x, training=True)
+    anchor, adv = (tape.gradient(terms[k], variables) for k in ("anchor", "adv"))
+    expected = 0.5 * float(tf.norm(anchor[last])) / (float(tf.norm(adv[last])) + 1e-4)
+    stage.noise.reset_from_seed(0)
+    stage.noise.state.assign(seed)  # the same draws again
+    before = _values(variables)
+    logs = stage.train_step(x)
+    assert float(logs["adv_weight"]) == pytest.approx(expected, rel=1e-3)
+    assert expected != pytest.approx(0.5)  # not the fixed weight
+    assert all(_moved(before, variables))
+    fixed, _ = _stage(AdversarialConfig(adversarial_weight=0.5))
+    assert float(fixed.train_step(x)["adv_weight"]) == 0.5
+    with pytest.raises(ConfigError, match="adaptive_weight='yes' must be true or false"):
+        AdversarialConfig(adaptive_weight="yes")
+
+
 def test_mixed_precision_keeps_the_losses_float32():
     import tf_keras as keras
 

@@ -143,7 +143,8 @@ class AdversarialStage(keras.Model):
         self.noise = tf.random.Generator.from_seed(seed + 1)
         self.pixels = float(np.prod(config.input_shape))
         self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in ("loss", "recon", "adv", "feature_match", "d_loss", "d_real", "d_fake")}
+                         for name in ("loss", "recon", "adv", "feature_match", "d_loss", "d_real", "d_fake",
+                                      "adv_weight")}
         self.d_optimizer = None
 
     def compile(self, *, d_optimizer: keras.optimizers.Optimizer, **kwargs):
@@ -180,10 +181,11 @@ class AdversarialStage(keras.Model):
                 d_fake += 0.5 * tf.reduce_mean(tf.cast(logits, tf.float32))
         n = float(cfg.scales)
         fm = tf.add_n([feature_matching(real[s][0], fake["post"][s][0]) for s in range(cfg.scales)]) / n
-        loss = cfg.recon_weight * recon / self.pixels + cfg.adversarial_weight * adv / n + cfg.feature_weight * fm
+        anchor = cfg.recon_weight * recon / self.pixels + cfg.feature_weight * fm
         d_real = tf.add_n([tf.reduce_mean(tf.cast(r[1], tf.float32)) for r in real]) / n
-        return {"loss": loss, "recon": recon, "adv": adv / n, "feature_match": fm, "d_loss": d_loss / n,
-                "d_real": d_real, "d_fake": d_fake / n}
+        weight = tf.constant(cfg.adversarial_weight, tf.float32)
+        return {"loss": anchor + weight * adv / n, "recon": recon, "adv": adv / n, "feature_match": fm,
+                "d_loss": d_loss / n, "d_real": d_real, "d_fake": d_fake / n, "anchor": anchor, "adv_weight": weight}
 
     @staticmethod
     def _scaled(optimizer, loss):
@@ -202,13 +204,34 @@ class AdversarialStage(keras.Model):
 
     def train_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+        adaptive = self.adversarial.adaptive_weight
+        with tf.GradientTape(persistent=adaptive) as g_tape, tf.GradientTape() as d_tape:
             terms = self._terms(x, training=True)
             d_scaled = self._scaled(self.d_optimizer, terms["d_loss"])
             g_scaled = self._scaled(self.optimizer, terms["loss"])
+            if adaptive:
+                parts = [self._scaled(self.optimizer, terms["anchor"]), self._scaled(self.optimizer, terms["adv"])]
         self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator.trainable_variables)
-        self._apply(self.optimizer, g_tape, g_scaled, self.decoder.trainable_variables)
+        if adaptive:
+            terms = self._adaptive_step(g_tape, parts, terms)
+        else:
+            self._apply(self.optimizer, g_tape, g_scaled, self.decoder.trainable_variables)
         return self._update(terms)
+
+    def _adaptive_step(self, tape, parts, terms):
+        """VQGAN's adaptive weight: lambda = |grad anchor| / (|grad adv| + 1e-4) at the decoder's last
+        kernel, clipped to [0, 1e4], no gradient through it; the decoder follows anchor + w * lambda * adv."""
+        variables = self.decoder.trainable_variables
+        grads = [tape.gradient(part, variables) for part in parts]
+        if isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer):
+            grads = [self.optimizer.get_unscaled_gradients(g) for g in grads]
+        last = max(i for i, v in enumerate(variables) if len(v.shape) == 4)  # the output conv's kernel
+        ratio = tf.norm(tf.cast(grads[0][last], tf.float32)) / (tf.norm(tf.cast(grads[1][last], tf.float32)) + 1e-4)
+        weight = tf.stop_gradient(tf.clip_by_value(ratio, 0.0, 1e4)) * self.adversarial.adversarial_weight
+        combined = [a if b is None else b * tf.cast(weight, b.dtype) if a is None else a + b * tf.cast(weight, b.dtype)
+                    for a, b in zip(*grads)]
+        self.optimizer.apply_gradients(zip(combined, variables))
+        return {**terms, "loss": terms["anchor"] + weight * terms["adv"], "adv_weight": weight}
 
     def test_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
@@ -216,7 +239,8 @@ class AdversarialStage(keras.Model):
 
     def _update(self, terms):
         for name, value in terms.items():
-            self.trackers[name].update_state(value)
+            if name in self.trackers:
+                self.trackers[name].update_state(value)
         return {m.name: m.result() for m in self.metrics}
 
 
