@@ -244,6 +244,11 @@ def test_save_load_resume_of_both_stages(trained_tiny, tiny_dataset, tmp_path):
         train_adversarial(tiny_dataset, model, epochs=2, **QUIET)
     with pytest.raises(TrainingError, match="another configuration"):
         train_adversarial(tiny_dataset, model, epochs=2, resume=True, config=AdversarialConfig(scales=2), **QUIET)
+    # a run checkpointed before adaptive_weight existed ran with its default, and resumes
+    run_config = model / "checkpoints" / "adversarial" / "run_config.json"
+    recorded_run = json.loads(run_config.read_text())
+    del recorded_run["adversarial"]["adaptive_weight"]
+    run_config.write_text(json.dumps(recorded_run))
     train_adversarial(tiny_dataset, model, epochs=2, batch_size=8, resume=True, **QUIET)
     history = json.loads((model / "history.json").read_text())
     assert [(r.get("stage", 1), r["epoch"]) for r in history] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2)]

@@ -51,6 +51,8 @@ def check_run_config(ckpt_dir: Path, config: ModelConfig, *, adversarial=None, r
         current["run"] = run
     if file.is_file():
         saved = json.loads(file.read_text())
+        if adversarial is not None and "adversarial" in saved:  # a field added since ran with its default
+            saved["adversarial"] = {**type(adversarial)().to_dict(), **saved["adversarial"]}
         model = saved.setdefault("model_config", {})
         if not model.get("free_nats", 1):  # model format 1 wrote free_nats = 0
             del model["free_nats"]
