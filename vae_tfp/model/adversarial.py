@@ -196,11 +196,16 @@ class AdversarialStage(keras.Model):
         return scaled
 
     @staticmethod
-    def _apply(optimizer, tape, scaled, variables):
+    def _gradients(optimizer, tape, scaled, variables):
+        """The gradients of a loss from :meth:`_scaled`, unscaled again under mixed_float16."""
         grads = tape.gradient(scaled, variables)
         if isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer):
             grads = optimizer.get_unscaled_gradients(grads)
-        optimizer.apply_gradients(zip(grads, variables))
+        return grads
+
+    @classmethod
+    def _apply(cls, optimizer, tape, scaled, variables):
+        optimizer.apply_gradients(zip(cls._gradients(optimizer, tape, scaled, variables), variables))
 
     def train_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
@@ -208,9 +213,10 @@ class AdversarialStage(keras.Model):
         with tf.GradientTape(persistent=adaptive) as g_tape, tf.GradientTape() as d_tape:
             terms = self._terms(x, training=True)
             d_scaled = self._scaled(self.d_optimizer, terms["d_loss"])
-            g_scaled = self._scaled(self.optimizer, terms["loss"])
             if adaptive:
                 parts = [self._scaled(self.optimizer, terms["anchor"]), self._scaled(self.optimizer, terms["adv"])]
+            else:
+                g_scaled = self._scaled(self.optimizer, terms["loss"])
         self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator.trainable_variables)
         if adaptive:
             terms = self._adaptive_step(g_tape, parts, terms)
@@ -222,14 +228,12 @@ class AdversarialStage(keras.Model):
         """VQGAN's adaptive weight: lambda = |grad anchor| / (|grad adv| + 1e-4) at the decoder's last
         kernel, clipped to [0, 1e4], no gradient through it; the decoder follows anchor + w * lambda * adv."""
         variables = self.decoder.trainable_variables
-        grads = [tape.gradient(part, variables) for part in parts]
-        if isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer):
-            grads = [self.optimizer.get_unscaled_gradients(g) for g in grads]
+        anchor, adv = (self._gradients(self.optimizer, tape, part, variables) for part in parts)
         last = max(i for i, v in enumerate(variables) if len(v.shape) == 4)  # the output conv's kernel
-        ratio = tf.norm(tf.cast(grads[0][last], tf.float32)) / (tf.norm(tf.cast(grads[1][last], tf.float32)) + 1e-4)
+        ratio = tf.norm(tf.cast(anchor[last], tf.float32)) / (tf.norm(tf.cast(adv[last], tf.float32)) + 1e-4)
         weight = tf.stop_gradient(tf.clip_by_value(ratio, 0.0, 1e4)) * self.adversarial.adversarial_weight
-        combined = [a if b is None else b * tf.cast(weight, b.dtype) if a is None else a + b * tf.cast(weight, b.dtype)
-                    for a, b in zip(*grads)]
+        # every decoder variable gets a gradient from both terms (tested)
+        combined = [a + b * tf.cast(weight, b.dtype) for a, b in zip(anchor, adv)]
         self.optimizer.apply_gradients(zip(combined, variables))
         return {**terms, "loss": terms["anchor"] + weight * terms["adv"], "adv_weight": weight}
 
