@@ -190,8 +190,10 @@ def test_previews_never_change_training(tiny_dataset, tmp_path):
     # whether and when previews run ("auto" follows the wall clock) must not move a seeded run
     runs = [train(tiny_dataset, tmp_path / str(every), model_preset("tiny"), epochs=3, batch_size=8, verbose=0,
                   log=lambda _: None, tensorboard=False, previews=every) for every in (0, 1)]
+    # Not bit-exact: CPU kernels that split a reduction over threads add in varying order (about
+    # 1e-7 relative, seen on CI); a moved noise generator changes the losses by far more than 1e-5.
     for key in ("loss", "val_neg_elbo", "recon_gain"):
-        assert [h[key] for h in runs[0]] == [h[key] for h in runs[1]], key
+        assert [h[key] for h in runs[0]] == pytest.approx([h[key] for h in runs[1]], rel=1e-5), key
 
 
 def test_one_validation_clip_still_previews(tiny_dataset, tmp_path):
