@@ -209,3 +209,16 @@ def test_receptive_field_of_a_latent_sequence_is_local_and_of_a_global_code_is_t
     assert 8 < steps[32]["frames_seen"] < 256  # more than its slot, far less than the clip
     whole = run(tmp_path, "receptive_field.py", "--preset", "tiny", "--inputs", "1", "--name", "t")
     assert [row["frames"] for row in whole["steps"]] == [[0, whole["n_frames"] - 1]]  # one code sees the clip
+
+
+def test_recon_gain_along_time_covers_the_clip_and_agrees_with_evaluate(tmp_path, tiny_dataset, trained_tiny):
+    from vae_tfp.evaluation.diagnostics import evaluate_saved
+
+    out = run(tmp_path, "receptive_field.py", "--model", str(trained_tiny), "--data", str(tiny_dataset),
+              "--split", "val", "--segments", "3", "--inputs", "1", "--name", "e")["recon_gain_along_time"]
+    frames = out["frames"]
+    assert frames[0][0] == 0 and frames[-1][1] == 64 and all(a[1] == b[0] for a, b in zip(frames, frames[1:]))
+    assert len(out["recon_gain"]) == 3 and all(g > 0 for g in out["recon_gain"])
+    assert out["whole"] == pytest.approx(evaluate_saved(trained_tiny, tiny_dataset, "val", log=lambda _: None)["recon_gain"],
+                                         rel=1e-3)
+    assert min(out["recon_gain"]) <= out["whole"] <= max(out["recon_gain"])  # a ratio of sums of equal stretches
