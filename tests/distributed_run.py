@@ -4,7 +4,8 @@ the per-epoch losses and a deterministic held-out loss as JSON on the last line.
     python distributed_run.py single|mirrored|multiworker|multiworker-chunks DATA MODEL_DIR
 (multiworker reads TF_CONFIG from the environment; multiworker-chunks cuts the shards into chunks of
 4 rows, so that each worker reads its own, and records the clips of one epoch of its input.) With the mode ``adversarial-single`` or
-``adversarial-mirrored``, stage 1 runs on one device, then the adversarial stage under the strategy.
+``adversarial-mirrored``, stage 1 runs on one device, then the adversarial stage under the strategy,
+with the AdversarialConfig fields of the JSON in ``VAE_TFP_ADVERSARIAL`` (default: none changed).
 """
 
 import json
@@ -37,10 +38,16 @@ def main():
 
         train(data, model_dir, model_preset("tiny"), epochs=1, batch_size=8, verbose=0, tensorboard=False,
               log=lambda _: None)
+        from vae_tfp.config import AdversarialConfig
+        from vae_tfp.model.saving import load_model
+
+        config = AdversarialConfig(**json.loads(os.environ.get("VAE_TFP_ADVERSARIAL", "{}")))
         history = train_adversarial(data, model_dir, epochs=2, batch_size=8, strategy=strategy, verbose=0,
-                                    tensorboard=False, deterministic=False, log=lambda _: None)
-        print(json.dumps({"replicas": strategy.num_replicas_in_sync,
-                          **{k: [h[k] for h in history] for k in ("recon", "d_loss", "feature_match")}}))
+                                    tensorboard=False, deterministic=False, config=config, log=lambda _: None)
+        decoder = load_model(model_dir, parts=("decoder",)).decoder
+        noise = [float(abs(decoder.get_layer("dec_noise").scale.numpy()).max())] if config.decoder_noise else []
+        print(json.dumps({"replicas": strategy.num_replicas_in_sync, "noise_scale": noise,
+                          **{k: [h[k] for h in history] for k in ("recon", "d_loss", "feature_match", "adv_weight")}}))
         return
     positions = []
     if mode == "multiworker-chunks":  # chunks of 4 rows: enough chunks for each worker to read its own

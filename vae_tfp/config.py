@@ -551,6 +551,11 @@ class AdversarialConfig:
             decoder's last layer is as large as the anchor's (reconstruction and feature matching),
             times ``adversarial_weight`` (VQGAN, Esser et al. 2021, eq. 7): the adversarial term can
             neither drown the anchor nor vanish beside it, whatever the discriminator's scale.
+        decoder_noise: Give the stage-2 decoder a noise input (StyleGAN's, Karras et al. 2019):
+            Gaussian noise per position and channel added before its last conv block, scaled per
+            channel by a weight that starts at 0 (so stage 2 starts as stage 1 ended). Texture no
+            code holds — a vibrato's phase, bow noise — can then be drawn anew in every decode;
+            the decoder's output is no longer a function of the code alone.
     """
 
     scales: int = 3
@@ -565,13 +570,14 @@ class AdversarialConfig:
     input_scale: float | None = None
     frequency_position: bool = False
     adaptive_weight: bool = False
+    decoder_noise: bool = False
 
     def __post_init__(self) -> None:
         for name, top in (("scales", 4), ("filters", 512), ("layers", 6)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
                 raise ConfigError(f"{name}={v!r} must be an integer in [1, {top}]")
-        for name in ("frequency_position", "adaptive_weight"):
+        for name in ("frequency_position", "adaptive_weight", "decoder_noise"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
         if self.loss not in ADVERSARIAL_LOSSES:

@@ -20,8 +20,8 @@ QUIET = {"verbose": 0, "log": lambda _: None, "tensorboard": False}
 
 def _stage(config=AdversarialConfig(), preset="tiny"):
     cfg = model_preset(preset)
-    stage = AdversarialStage(make_encoder(cfg), make_decoder(cfg), make_prior(cfg.latent_dim, cfg.num_modes), cfg,
-                             config)
+    stage = AdversarialStage(make_encoder(cfg), make_decoder(cfg, noise=config.decoder_noise),
+                             make_prior(cfg.latent_dim, cfg.num_modes), cfg, config)
     g_opt, d_opt = make_adversarial_optimizers(config)
     stage.compile(optimizer=g_opt, d_optimizer=d_opt)
     stage(tf.zeros((1,) + cfg.input_shape))
@@ -162,13 +162,18 @@ def test_the_adaptive_weight_balances_the_two_gradients_at_the_last_layer():
         AdversarialConfig(adaptive_weight="yes")
 
 
-def test_mixed_precision_keeps_the_losses_float32():
+@pytest.mark.parametrize("variant", [{}, {"adaptive_weight": True, "decoder_noise": True}], ids=["default", "variants"])
+def test_mixed_precision_keeps_the_losses_float32(variant):
     import tf_keras as keras
 
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        stage, cfg = _stage()
+        stage, cfg = _stage(AdversarialConfig(**variant))
         terms = stage._terms(tf.zeros((2,) + cfg.input_shape), training=True)
+        if variant:
+            assert stage.decoder.get_layer("dec_noise").compute_dtype == "float16"
+            logs = stage.train_step(tf.zeros((2,) + cfg.input_shape))
+            assert all(np.isfinite(float(v)) for v in logs.values()) and logs["adv_weight"].dtype == tf.float32
         assert stage.discriminator.get_layer("disc0_conv0").compute_dtype == "float16"
         assert all(v.dtype == tf.float32 for v in terms.values())
     finally:
@@ -260,6 +265,40 @@ def test_save_load_resume_of_both_stages(trained_tiny, tiny_dataset, tmp_path):
     # more stage-1 epochs would discard the stage-2 decoder
     with pytest.raises(TrainingError, match="fine-tuned by the adversarial stage"):
         train(tiny_dataset, model, model_preset("tiny"), epochs=4, batch_size=8, resume=True, **QUIET)
+
+
+def test_a_decoder_noise_input_starts_at_stage_one_moves_and_survives_save_load_resume(trained_tiny, tiny_dataset,
+                                                                                      tmp_path):
+    from vae_tfp.model.adversarial import stage_two_decoder
+
+    cfg = model_preset("tiny")
+    z = np.random.default_rng(0).standard_normal((3, cfg.latent_dim)).astype(np.float32)
+    plain = make_decoder(cfg)
+    plain.save_weights(tmp_path / "d.weights.h5")
+    noisy = stage_two_decoder(cfg, tmp_path / "d.weights.h5", noise=True, from_stage_one=True)
+    assert [w.name for w in noisy.weights if "dec_noise" in w.name] and len(noisy.weights) == len(plain.weights) + 1
+    np.testing.assert_array_equal(noisy(z).mean().numpy(), plain(z).mean().numpy())  # scale 0: stage 1 exactly
+
+    model = tmp_path / "m"
+    shutil.copytree(trained_tiny, model)
+    before = load_model(model).decoder(z).mean().numpy()
+    config = AdversarialConfig(decoder_noise=True)
+    train_adversarial(tiny_dataset, model, epochs=1, batch_size=8, steps_per_epoch=3, config=config, **QUIET)
+    decoder = load_model(model).decoder
+    scale = decoder.get_layer("dec_noise").scale.numpy()
+    assert np.abs(scale).max() > 0, scale  # the weight behind the zero start moves
+    first, second = decoder(z).mean().numpy(), decoder(z).mean().numpy()
+    assert not np.array_equal(first, second)  # the texture is drawn anew in every decode
+    stage1 = load_model(model, stage=1).decoder
+    assert "dec_noise" not in [layer.name for layer in stage1.layers]
+    np.testing.assert_array_equal(stage1(z).mean().numpy(), before)
+    # a committed folder (no checkpoints) continues from its own noisy decoder
+    shutil.rmtree(model / "checkpoints" / "adversarial")
+    train_adversarial(tiny_dataset, model, epochs=2, batch_size=8, steps_per_epoch=3, resume=True, config=config,
+                      **QUIET)
+    assert not np.array_equal(load_model(model).decoder.get_layer("dec_noise").scale.numpy(), scale)
+    with pytest.raises(ConfigError, match="decoder_noise=1 must be true or false"):
+        AdversarialConfig(decoder_noise=1)
 
 
 def test_bad_input_is_one_line(trained_tiny, tiny_dataset, audio_folder, tmp_path):

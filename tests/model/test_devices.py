@@ -34,14 +34,15 @@ def same_layer_kinds(config, width: int = 4):
         latent_dim=steps if steps > 1 else min(config.latent_dim, 4), num_modes=2)
 
 
-def _stage_two(config, broadcast_upsampling: bool, jit_compile: bool):
+def _stage_two(config, broadcast_upsampling: bool, jit_compile: bool, variant: dict):
     from vae_tfp.config import AdversarialConfig
     from vae_tfp.model.adversarial import AdversarialStage, make_adversarial_optimizers
     from vae_tfp.model.networks import make_decoder, make_encoder
     from vae_tfp.model.prior import make_prior
 
-    adversarial = AdversarialConfig(filters=4)
-    stage = AdversarialStage(make_encoder(config), make_decoder(config, xla=broadcast_upsampling),
+    adversarial = AdversarialConfig(filters=4, **variant)
+    decoder = make_decoder(config, xla=broadcast_upsampling, noise=adversarial.decoder_noise)
+    stage = AdversarialStage(make_encoder(config), decoder,
                              make_prior(config.latent_dim, config.num_modes), config, adversarial)
     g_opt, d_opt = make_adversarial_optimizers(adversarial)
     stage.compile(optimizer=g_opt, d_optimizer=d_opt, jit_compile=jit_compile)
@@ -52,11 +53,12 @@ def _stage_two(config, broadcast_upsampling: bool, jit_compile: bool):
 
 
 def train_step_op_types(config, *, broadcast_upsampling: bool, jit_compile: bool = False, batch_size: int = 2,
-                        stage: int = 1) -> set:
+                        stage: int = 1, variant: dict | None = None) -> set:
     """Op types of the traced train step (forward, gradient, optimizer) of stage 1 (the VAE) or
-    stage 2 (the adversarial stage), nested functions included."""
+    stage 2 (the adversarial stage, with the AdversarialConfig fields of ``variant``), nested
+    functions included."""
     if stage == 2:
-        vae = _stage_two(config, broadcast_upsampling, jit_compile)
+        vae = _stage_two(config, broadcast_upsampling, jit_compile, variant or {})
     else:
         vae = VAE(config, xla=broadcast_upsampling)
         vae.compile(optimizer=make_optimizer(config), jit_compile=jit_compile)
@@ -111,6 +113,23 @@ def test_the_adversarial_train_step_has_deterministic_gpu_kernels_when_determini
     plan = determinism_plan(True, False)
     ops = train_step_op_types(config, broadcast_upsampling=plan["broadcast_upsampling"], stage=2)
     assert plan["op_determinism"] and {"AvgPoolGrad", "LeakyReluGrad", "Conv2DBackpropFilter"} <= ops
+    assert not ops & NONDETERMINISTIC_GPU_OPS, sorted(ops & NONDETERMINISTIC_GPU_OPS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["adaptive_weight", "decoder_noise"])
+def test_the_adversarial_variants_have_deterministic_gpu_kernels_when_determinism_is_on(variant, monkeypatch):
+    """Stage 2's options that change its train step, audited on the demo model's preset: the adaptive
+    weight (two more gradients and norms) and the decoder's noise input (a seeded random op)."""
+    from vae_tfp.model.devices import determinism_plan
+
+    _fake_gpu(monkeypatch)
+    config = same_layer_kinds(model_preset("default"))
+    plan = determinism_plan(True, False)
+    ops = train_step_op_types(config, broadcast_upsampling=plan["broadcast_upsampling"], stage=2,
+                              variant={variant: True})
+    if variant == "decoder_noise":
+        assert "RandomStandardNormal" in ops
     assert not ops & NONDETERMINISTIC_GPU_OPS, sorted(ops & NONDETERMINISTIC_GPU_OPS)
 
 

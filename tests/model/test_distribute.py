@@ -5,6 +5,7 @@ replica draws its own z), so losses are compared within a tolerance; a wrong red
 summed over replicas or over the batch) would be off by a factor of 2 or more."""
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -116,3 +117,15 @@ def test_the_adversarial_stage_on_two_logical_cpus(tiny_dataset, tmp_path):
     assert _close(mirrored["recon"], single["recon"], 0.1), (mirrored, single)
     assert _close(mirrored["d_loss"], single["d_loss"], 0.1), (mirrored, single)
     assert (tmp_path / "m" / "discriminator.weights.h5").exists()
+
+
+@pytest.mark.slow
+def test_the_adversarial_variants_on_two_logical_cpus(tiny_dataset, tmp_path):
+    """The adaptive weight (its gradients taken per replica) and the decoder's noise input (its random
+    op and its zero-started scale) under MirroredStrategy."""
+    variants = {"adaptive_weight": True, "decoder_noise": True}
+    out = _run("adversarial-mirrored", tiny_dataset, tmp_path / "m", env={"VAE_TFP_ADVERSARIAL": json.dumps(variants)})
+    assert out["replicas"] == 2
+    assert all(math.isfinite(v) for k in ("recon", "d_loss", "adv_weight") for v in out[k]), out
+    assert all(w != 1.0 for w in out["adv_weight"]), out  # the adaptive rule, not the fixed weight
+    assert out["noise_scale"][0] > 0, out  # the noise input's scale left 0

@@ -290,6 +290,24 @@ class AdversarialEpochEnd(EpochEnd):
                    discriminator=self.vae.discriminator, stage1_decoder=self.stage1_decoder, records=records)
 
 
+def stage_two_decoder(cfg: ModelConfig, file, *, noise: bool, from_stage_one: bool, xla: bool = False) -> keras.Model:
+    """The decoder stage 2 trains, its weights read from ``file``. With a noise input
+    (``AdversarialConfig.decoder_noise``) started from a stage-1 file, which does not hold it: the
+    stage-1 weights copied layer by layer, the noise scale left at 0, so the stage starts as stage 1 ended."""
+    from .networks import make_decoder
+    from .saving import _load_keras_weights
+
+    decoder = make_decoder(cfg, xla=xla, noise=noise)
+    if not (noise and from_stage_one):
+        _load_keras_weights(decoder, file)
+        return decoder
+    plain = make_decoder(cfg, xla=xla)
+    _load_keras_weights(plain, file)
+    for layer in plain.layers:
+        decoder.get_layer(layer.name).set_weights(layer.get_weights())
+    return decoder
+
+
 def train_adversarial(
     data: DatasetLike,
     model_dir: str | os.PathLike,
@@ -334,7 +352,7 @@ def train_adversarial(
         TrainingError: a stage-2 run exists and ``resume`` is false; NaN losses.
     """
     from .devices import determinism_plan, describe_devices
-    from .networks import make_decoder, make_encoder
+    from .networks import make_encoder
     from .prior import make_prior
     from .saving import (CHECKPOINTS, DISCRIMINATOR_FILE, HISTORY, STAGE1_DECODER_FILE, _check_file,
                          _load_keras_weights, load_prior_weights, read_model_info)
@@ -372,11 +390,12 @@ def train_adversarial(
         strategy = strategy or tf.distribute.get_strategy()
         keras.utils.set_random_seed(seed)
         with strategy.scope():
-            encoder, decoder = make_encoder(cfg), make_decoder(cfg, xla=plan["broadcast_upsampling"])
+            encoder = make_encoder(cfg)
+            decoder = stage_two_decoder(cfg, files["decoder"], noise=config.decoder_noise,
+                                        from_stage_one=start_decoder == stage1, xla=plan["broadcast_upsampling"])
             prior = make_prior(cfg.latent_dim, cfg.num_modes)
             load_prior_weights(prior, files["prior"])
             _load_keras_weights(encoder, files["encoder"])
-            _load_keras_weights(decoder, files["decoder"])
             stage = AdversarialStage(encoder, decoder, prior, cfg, config, seed=seed)
             if "discriminator" in files:
                 _load_keras_weights(stage.discriminator, files["discriminator"])

@@ -403,6 +403,15 @@ def decoder_file(info: ModelInfo, stage: int | None = None) -> str:
     return WEIGHT_FILES["decoder"]
 
 
+def decoder_has_noise(info: ModelInfo, stage: int | None = None) -> bool:
+    """Whether the folder's decoder of ``stage`` (as :func:`decoder_file`) has a noise input: only a
+    stage-2 decoder trained with ``AdversarialConfig.decoder_noise``."""
+    from ..config import AdversarialConfig
+
+    record = info.raw.get("adversarial")
+    return stage != 1 and record is not None and AdversarialConfig.from_dict(record["config"]).decoder_noise
+
+
 def load_weights_into(vae, path: str | os.PathLike) -> ModelInfo:
     """Warm start: copies a saved model's encoder, stage-1 decoder and prior into a built
     :class:`~vae_tfp.model.networks.VAE` of the same architecture (``train(init_from=...)``).
@@ -451,6 +460,6 @@ def load_model(path: str | os.PathLike, parts: Iterable[str] = ("encoder", "deco
         loaded.encoder = make_encoder(cfg)  # no prior needed to encode: no KL regulariser
         _load_keras_weights(loaded.encoder, files["encoder"])
     if "decoder" in parts:
-        loaded.decoder = make_decoder(cfg)
+        loaded.decoder = make_decoder(cfg, noise=decoder_has_noise(info, stage))
         _load_keras_weights(loaded.decoder, files["decoder"])
     return loaded
