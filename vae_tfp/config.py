@@ -556,6 +556,11 @@ class AdversarialConfig:
             channel by a weight that starts at 0 (so stage 2 starts as stage 1 ended). Texture no
             code holds — a vibrato's phase, bow noise — can then be drawn anew in every decode;
             the decoder's output is no longer a function of the code alone.
+        noise_lr_multiplier: How many times faster than the decoder's other weights the noise
+            input's scale moves (StyleGAN's learning-rate multiplier: the stored weight times this
+            is the scale, and Adam's steps do not depend on a gradient's size). At 1 and the
+            decoder's 1e-4 the scale reached 0.005 in 300 steps, where the features it is added to
+            spread about 0.2 per channel: the noise went unused (docs/experiments.md, "Stage 2").
     """
 
     scales: int = 3
@@ -571,6 +576,7 @@ class AdversarialConfig:
     frequency_position: bool = False
     adaptive_weight: bool = False
     decoder_noise: bool = False
+    noise_lr_multiplier: float = 1.0
 
     def __post_init__(self) -> None:
         for name, top in (("scales", 4), ("filters", 512), ("layers", 6)):
@@ -583,13 +589,13 @@ class AdversarialConfig:
         if self.loss not in ADVERSARIAL_LOSSES:
             raise ConfigError(f"loss={self.loss!r} must be one of {ADVERSARIAL_LOSSES}")
         for name in ("adversarial_weight", "feature_weight", "recon_weight", "learning_rate",
-                     "discriminator_learning_rate", "input_scale"):
+                     "discriminator_learning_rate", "input_scale", "noise_lr_multiplier"):
             v = getattr(self, name)
             if v is None and name == "input_scale":
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"{name}={v!r} must be a finite non-negative number")
-        for name in ("learning_rate", "discriminator_learning_rate", "input_scale"):
+        for name in ("learning_rate", "discriminator_learning_rate", "input_scale", "noise_lr_multiplier"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be positive")
 

@@ -20,8 +20,8 @@ QUIET = {"verbose": 0, "log": lambda _: None, "tensorboard": False}
 
 def _stage(config=AdversarialConfig(), preset="tiny"):
     cfg = model_preset(preset)
-    stage = AdversarialStage(make_encoder(cfg), make_decoder(cfg, noise=config.decoder_noise),
-                             make_prior(cfg.latent_dim, cfg.num_modes), cfg, config)
+    decoder = make_decoder(cfg, noise=config.decoder_noise, noise_gain=config.noise_lr_multiplier)
+    stage = AdversarialStage(make_encoder(cfg), decoder, make_prior(cfg.latent_dim, cfg.num_modes), cfg, config)
     g_opt, d_opt = make_adversarial_optimizers(config)
     stage.compile(optimizer=g_opt, d_optimizer=d_opt)
     stage(tf.zeros((1,) + cfg.input_shape))
@@ -299,6 +299,26 @@ def test_a_decoder_noise_input_starts_at_stage_one_moves_and_survives_save_load_
     assert not np.array_equal(load_model(model).decoder.get_layer("dec_noise").scale.numpy(), scale)
     with pytest.raises(ConfigError, match="decoder_noise=1 must be true or false"):
         AdversarialConfig(decoder_noise=1)
+
+
+def test_the_noise_scale_moves_as_many_times_faster_as_its_multiplier_says(trained_tiny, tiny_dataset, tmp_path):
+    x = tf.random.stateless_uniform((4,) + model_preset("tiny").input_shape, seed=[7, 8])
+    moved = {}
+    for gain in (1.0, 50.0):
+        stage, _ = _stage(AdversarialConfig(decoder_noise=True, noise_lr_multiplier=gain))
+        stage.train_step(x)
+        layer = stage.decoder.get_layer("dec_noise")
+        moved[gain] = float(np.abs(layer.gain * layer.scale.numpy()).max())
+    # Adam's first step moves a weight by about the learning rate whatever its gradient's size
+    assert moved[1.0] == pytest.approx(AdversarialConfig().learning_rate, rel=0.05)
+    assert moved[50.0] == pytest.approx(50 * moved[1.0], rel=0.05)
+    model = tmp_path / "m"
+    shutil.copytree(trained_tiny, model)
+    config = AdversarialConfig(decoder_noise=True, noise_lr_multiplier=50.0)
+    train_adversarial(tiny_dataset, model, epochs=1, batch_size=8, steps_per_epoch=2, config=config, **QUIET)
+    assert load_model(model).decoder.get_layer("dec_noise").gain == 50.0  # rebuilt from the record
+    with pytest.raises(ConfigError, match="noise_lr_multiplier=0 must be positive"):
+        AdversarialConfig(noise_lr_multiplier=0)
 
 
 def test_bad_input_is_one_line(trained_tiny, tiny_dataset, audio_folder, tmp_path):

@@ -41,7 +41,8 @@ def _stage_two(config, broadcast_upsampling: bool, jit_compile: bool, variant: d
     from vae_tfp.model.prior import make_prior
 
     adversarial = AdversarialConfig(filters=4, **variant)
-    decoder = make_decoder(config, xla=broadcast_upsampling, noise=adversarial.decoder_noise)
+    decoder = make_decoder(config, xla=broadcast_upsampling, noise=adversarial.decoder_noise,
+                           noise_gain=adversarial.noise_lr_multiplier)
     stage = AdversarialStage(make_encoder(config), decoder,
                              make_prior(config.latent_dim, config.num_modes), config, adversarial)
     g_opt, d_opt = make_adversarial_optimizers(adversarial)

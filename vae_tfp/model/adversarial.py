@@ -290,14 +290,15 @@ class AdversarialEpochEnd(EpochEnd):
                    discriminator=self.vae.discriminator, stage1_decoder=self.stage1_decoder, records=records)
 
 
-def stage_two_decoder(cfg: ModelConfig, file, *, noise: bool, from_stage_one: bool, xla: bool = False) -> keras.Model:
+def stage_two_decoder(cfg: ModelConfig, file, *, noise: bool, from_stage_one: bool, noise_gain: float = 1.0,
+                      xla: bool = False) -> keras.Model:
     """The decoder stage 2 trains, its weights read from ``file``. With a noise input
     (``AdversarialConfig.decoder_noise``) started from a stage-1 file, which does not hold it: the
     stage-1 weights copied layer by layer, the noise scale left at 0, so the stage starts as stage 1 ended."""
     from .networks import make_decoder
     from .saving import _load_keras_weights
 
-    decoder = make_decoder(cfg, xla=xla, noise=noise)
+    decoder = make_decoder(cfg, xla=xla, noise=noise, noise_gain=noise_gain)
     if not (noise and from_stage_one):
         _load_keras_weights(decoder, file)
         return decoder
@@ -392,7 +393,8 @@ def train_adversarial(
         with strategy.scope():
             encoder = make_encoder(cfg)
             decoder = stage_two_decoder(cfg, files["decoder"], noise=config.decoder_noise,
-                                        from_stage_one=start_decoder == stage1, xla=plan["broadcast_upsampling"])
+                                        noise_gain=config.noise_lr_multiplier, from_stage_one=start_decoder == stage1,
+                                        xla=plan["broadcast_upsampling"])
             prior = make_prior(cfg.latent_dim, cfg.num_modes)
             load_prior_weights(prior, files["prior"])
             _load_keras_weights(encoder, files["encoder"])

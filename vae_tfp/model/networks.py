@@ -106,11 +106,12 @@ class DecoderNoise(keras.__internal__.layers.BaseRandomLayer):
     """Gaussian noise per position and channel, added to a feature map and scaled per channel by a
     weight that starts at 0 (StyleGAN's noise input, Karras et al. 2019): drawn in every call, in
     training and in generation alike, from seeded random ops (reproducible; allowed under op
-    determinism). Only stage 2 builds it (``AdversarialConfig.decoder_noise``)."""
+    determinism). Only stage 2 builds it (``AdversarialConfig.decoder_noise``); the scale is the
+    stored weight times ``gain`` (``AdversarialConfig.noise_lr_multiplier``)."""
 
-    def __init__(self, seed: int = 0, **kwargs):
+    def __init__(self, seed: int = 0, gain: float = 1.0, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.seed = seed
+        self.seed, self.gain = seed, float(gain)
 
     def build(self, input_shape):
         self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="zeros", trainable=True)
@@ -118,10 +119,10 @@ class DecoderNoise(keras.__internal__.layers.BaseRandomLayer):
 
     def call(self, x):
         noise = self._random_generator.random_normal(tf.shape(x), dtype=x.dtype)
-        return x + tf.cast(self.scale, x.dtype) * noise
+        return x + tf.cast(self.gain * self.scale, x.dtype) * noise
 
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
+        return {**super().get_config(), "seed": self.seed, "gain": self.gain}
 
 
 def _posterior_bias(latent_dim: int, scale: float):
@@ -196,7 +197,8 @@ def make_encoder(config: ModelConfig, prior: tfd.Distribution | None = None,
     return keras.Model(inputs, z, name="encoder")
 
 
-def make_decoder(config: ModelConfig, *, xla: bool = False, noise: bool = False) -> keras.Model:
+def make_decoder(config: ModelConfig, *, xla: bool = False, noise: bool = False,
+                 noise_gain: float = 1.0) -> keras.Model:
     """Dense → Reshape → (UpSampling2D + Conv2D) blocks → linear Conv2D → likelihood p(x|z).
 
     With ``config.latent_steps`` T > 1 the Dense layer is applied per step, each filling one
@@ -208,7 +210,8 @@ def make_decoder(config: ModelConfig, *, xla: bool = False, noise: bool = False)
         config: Architecture.
         xla: Build for an XLA-compiled train step (an XLA-compilable upsampling; same weights).
         noise: Add a :class:`DecoderNoise` input before the last block's conv (the stage-2 decoder
-            of ``AdversarialConfig.decoder_noise``; one more weight, the stage-1 weights unchanged).
+            of ``AdversarialConfig.decoder_noise``; one more weight, the stage-1 weights unchanged),
+            its scale ``noise_gain`` times the stored weight.
 
     Returns:
         A functional model: float32 [batch, latent_dim] → a distribution with batch_shape [batch]
@@ -229,13 +232,13 @@ def make_decoder(config: ModelConfig, *, xla: bool = False, noise: bool = False)
     for i, block in enumerate(config.decoder):
         x = (UpSampling2D if xla else keras.layers.UpSampling2D)(upsample_factors(block.upsample), name=f"dec_up{i}")(x)
         if noise and i == len(config.decoder) - 1:
-            x = DecoderNoise(name="dec_noise")(x)
+            x = DecoderNoise(gain=noise_gain, name="dec_noise")(x)
         x = keras.layers.Conv2D(block.filters, block.kernel, padding="same", activation="relu",
                                 kernel_initializer=RELU_INIT, name=f"dec_conv{i}")(x)
         if block.batch_norm:
             x = keras.layers.BatchNormalization(name=f"dec_bn{i}")(x)
     if noise and not config.decoder:
-        x = DecoderNoise(name="dec_noise")(x)
+        x = DecoderNoise(gain=noise_gain, name="dec_noise")(x)
     channels, f = config.output_channels(), config.output_upsample
     fh, fw = upsample_factors(f)
     # Linear output (logits or location/scale parameters): never a sigmoid before a Bernoulli.

@@ -403,13 +403,17 @@ def decoder_file(info: ModelInfo, stage: int | None = None) -> str:
     return WEIGHT_FILES["decoder"]
 
 
-def decoder_has_noise(info: ModelInfo, stage: int | None = None) -> bool:
-    """Whether the folder's decoder of ``stage`` (as :func:`decoder_file`) has a noise input: only a
-    stage-2 decoder trained with ``AdversarialConfig.decoder_noise``."""
+def decoder_noise(info: ModelInfo, stage: int | None = None) -> dict:
+    """``make_decoder``'s noise arguments for the folder's decoder of ``stage`` (as
+    :func:`decoder_file`): a noise input only in a stage-2 decoder trained with
+    ``AdversarialConfig.decoder_noise``."""
     from ..config import AdversarialConfig
 
     record = info.raw.get("adversarial")
-    return stage != 1 and record is not None and AdversarialConfig.from_dict(record["config"]).decoder_noise
+    if stage == 1 or record is None:
+        return {}
+    config = AdversarialConfig.from_dict(record["config"])
+    return {"noise": config.decoder_noise, "noise_gain": config.noise_lr_multiplier}
 
 
 def load_weights_into(vae, path: str | os.PathLike) -> ModelInfo:
@@ -460,6 +464,6 @@ def load_model(path: str | os.PathLike, parts: Iterable[str] = ("encoder", "deco
         loaded.encoder = make_encoder(cfg)  # no prior needed to encode: no KL regulariser
         _load_keras_weights(loaded.encoder, files["encoder"])
     if "decoder" in parts:
-        loaded.decoder = make_decoder(cfg, noise=decoder_has_noise(info, stage))
+        loaded.decoder = make_decoder(cfg, **decoder_noise(info, stage))
         _load_keras_weights(loaded.decoder, files["decoder"])
     return loaded
