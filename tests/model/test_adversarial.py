@@ -235,6 +235,9 @@ def test_save_load_resume_of_both_stages(trained_tiny, tiny_dataset, tmp_path):
         load_model(model, stage=2)
     h = train_adversarial(tiny_dataset, model, epochs=1, batch_size=8, **QUIET)
     assert [r["epoch"] for r in h] == [1]
+    # no stage-1 verdict ("no validation metric yet" every epoch): what the anchor keeps, beside stage 1
+    assert h[0]["verdict"]["state"] == "stage 2"
+    assert f"validation recon_gain {h[0]['recon_gain']:.2f} (stage 1 ended at" in h[0]["verdict"]["text"]
     assert {DISCRIMINATOR_FILE, STAGE1_DECODER_FILE} <= {p.name for p in model.iterdir()}
     info = json.loads((model / "config.json").read_text())
     recorded = info["adversarial"]["config"]

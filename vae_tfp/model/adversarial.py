@@ -282,6 +282,18 @@ class AdversarialEpochEnd(EpochEnd):
     def _record(self, epoch, logs) -> dict:
         return {"stage": 2, **super()._record(epoch, logs)}
 
+    def _verdict(self, record) -> dict:
+        """Stage 2 has no verdict by a loss (a GAN's losses do not fall to a best epoch, and stage 1's
+        validation neg-ELBO is not computed): the line says what the anchor keeps instead, the
+        held-out recon_gain beside stage 1's last, and where the judgement lies."""
+        now = record.get("recon_gain")
+        then = next((h.get("recon_gain") for h in reversed(self.stage1_history) if h.get("recon_gain") is not None),
+                    None)
+        kept = (f"validation recon_gain {now:.2f}" + (f" (stage 1 ended at {then:.2f})" if then is not None else "")
+                if now is not None else "no validation recon_gain")
+        return {"state": "stage 2", "text": f"stage 2: {kept}; every epoch is saved, as a GAN has no best epoch "
+                                            f"by a loss: judge it with `vae-tfp evaluate --samples`"}
+
     def _export(self, epoch, record) -> None:
         records = dict(self.records)
         records["adversarial"] = {**records["adversarial"], "epochs": epoch + 1}

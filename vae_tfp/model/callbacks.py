@@ -57,7 +57,7 @@ class EpochEnd(keras.callbacks.Callback):
         if self.previews is not None and self.previews.due(epoch + 1, self.params.get("epochs") or epoch + 1,
                                                            record["seconds"]):
             self.previews(self.vae, epoch + 1, record)
-        judged = verdict(self.history + [record])
+        judged = self._verdict(record)
         record["verdict"] = {"state": judged["state"], "text": judged["text"]}
         self.log(f"epoch {epoch + 1}: {judged['text']}")
         self.history.append(record)
@@ -65,6 +65,10 @@ class EpochEnd(keras.callbacks.Callback):
         if self.writer is not None:
             self._tensorboard(epoch + 1, record)
         self._export(epoch, record)
+
+    def _verdict(self, record) -> dict:
+        """Still improving or plateaued (:func:`~vae_tfp.model.previews.verdict`), with ``record`` last."""
+        return verdict(self.history + [record])
 
     def _export(self, epoch, record) -> None:
         """The model folder, when the epoch is the best so far by validation negative ELBO."""
