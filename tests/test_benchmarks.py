@@ -222,3 +222,14 @@ def test_recon_gain_along_time_covers_the_clip_and_agrees_with_evaluate(tmp_path
     assert out["whole"] == pytest.approx(evaluate_saved(trained_tiny, tiny_dataset, "val", log=lambda _: None)["recon_gain"],
                                          rel=1e-3)
     assert min(out["recon_gain"]) <= out["whole"] <= max(out["recon_gain"])  # a ratio of sums of equal stretches
+
+
+def test_consistency_probe_tells_real_clips_from_blurred_reconstructions_with_a_pghi_start(tmp_path, tiny_dataset,
+                                                                                           trained_tiny):
+    out = run(tmp_path, "consistency_probe.py", "--model", str(trained_tiny), "--data", str(tiny_dataset),
+              "--split", "val", "--clips", "4", "--iterations", "0,4", "--starts", "pghi,zeros", "--name", "c")
+    rows = {(r["start"], r["n_iter"]): r for r in out["rows"]}
+    assert sorted(rows) == [("pghi", 0), ("pghi", 4), ("zeros", 0), ("zeros", 4)] and out["clips"] == 4
+    assert rows[("pghi", 0)]["real"] < rows[("pghi", 0)]["reconstructions"]  # a 3-epoch model's images are blurred
+    assert rows[("zeros", 0)]["real"] > rows[("pghi", 0)]["real"]  # no start phase: even real clips look inconsistent
+    assert all(r["real_seconds_per_image"] > 0 for r in rows.values())
