@@ -47,7 +47,8 @@ def main():
         decoder = load_model(model_dir, parts=("decoder",)).decoder
         noise = [float(abs(decoder.get_layer("dec_noise").scale.numpy()).max())] if config.decoder_noise else []
         print(json.dumps({"replicas": strategy.num_replicas_in_sync, "noise_scale": noise,
-                          **{k: [h[k] for h in history] for k in ("recon", "d_loss", "feature_match", "adv_weight")}}))
+                          **{k: [h[k] for h in history] for k in ("recon", "d_loss", "feature_match", "adv_weight")
+                             + (("consistency",) if config.consistency_weight else ())}}))
         return
     positions = []
     if mode == "multiworker-chunks":  # chunks of 4 rows: enough chunks for each worker to read its own

@@ -561,6 +561,11 @@ class AdversarialConfig:
             is the scale, and Adam's steps do not depend on a gradient's size). At 1 and the
             decoder's 1e-4 the scale reached 0.005 in 300 steps, where the features it is added to
             spread about 0.2 per channel: the noise went unused (docs/experiments.md, "Stage 2").
+        consistency_weight: Weight of an inversion-consistency term on the decoded images
+            (posterior and prior fakes): their spectral convergence against the magnitudes of the
+            signal they make with a phase estimated in the graph
+            (:func:`~vae_tfp.audio.metrics.inconsistency_tf`). Real clips are the magnitudes of a
+            signal; a blurred decoder's images are not, and the listener hears that twice. 0: off.
     """
 
     scales: int = 3
@@ -577,6 +582,7 @@ class AdversarialConfig:
     adaptive_weight: bool = False
     decoder_noise: bool = False
     noise_lr_multiplier: float = 1.0
+    consistency_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name, top in (("scales", 4), ("filters", 512), ("layers", 6)):
@@ -589,7 +595,7 @@ class AdversarialConfig:
         if self.loss not in ADVERSARIAL_LOSSES:
             raise ConfigError(f"loss={self.loss!r} must be one of {ADVERSARIAL_LOSSES}")
         for name in ("adversarial_weight", "feature_weight", "recon_weight", "learning_rate",
-                     "discriminator_learning_rate", "input_scale", "noise_lr_multiplier"):
+                     "discriminator_learning_rate", "input_scale", "noise_lr_multiplier", "consistency_weight"):
             v = getattr(self, name)
             if v is None and name == "input_scale":
                 continue

@@ -3,7 +3,7 @@ import pytest
 
 from conftest import harmonic
 from vae_tfp.audio.spectrogram import Inversion
-from vae_tfp.config import SPECTROGRAM_PRESETS
+from vae_tfp.config import SPECTROGRAM_PRESETS, spectrogram_preset
 from vae_tfp.audio.spectrogram import griffin_lim, griffin_lim_tf, magnitude_to_unit, spectrogram, spectrogram_tf, stft_magnitude, to_magnitude
 
 
@@ -72,3 +72,28 @@ def test_griffin_lim_tf_batches(tiny, rng):
     specs = spectrogram((0.2 * rng.standard_normal((3, tiny.clip_samples))).astype(np.float32), tiny)
     out = griffin_lim_tf(specs, tiny, inversion=Inversion(n_iter=4))
     assert out.shape == (3, tiny.clip_samples) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ["default", "tiny"])
+def test_the_tf_stft_is_tf_signals_without_a_gather_in_its_gradient(name):
+    """_stft_tf frames by slicing (hop divides n_fft in every preset): the same numbers as
+    tf.signal.stft, and a gradient without UnsortedSegmentSum, which has no deterministic GPU kernel."""
+    import tensorflow as tf
+
+    from vae_tfp.audio.spectrogram import _stft_tf
+
+    cfg = spectrogram_preset(name)
+    audio = tf.random.stateless_normal((2, cfg.clip_samples + 37), seed=[1, 2])
+    expected = tf.signal.stft(tf.pad(audio, [[0, 0], [cfg.n_fft // 2] * 2]), cfg.n_fft, cfg.hop_length, cfg.n_fft,
+                              tf.signal.hann_window)
+    np.testing.assert_array_equal(_stft_tf(audio, cfg).numpy(), expected.numpy())
+
+    def gradient(a):
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            power = tf.reduce_sum(tf.abs(_stft_tf(a, cfg)))
+        return tape.gradient(power, a)
+
+    graph = tf.function(gradient).get_concrete_function(tf.TensorSpec(audio.shape)).graph.as_graph_def()
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    assert "RFFT" in ops and not ops & {"GatherV2", "UnsortedSegmentSum"}, sorted(ops)

@@ -118,19 +118,22 @@ def test_the_adversarial_train_step_has_deterministic_gpu_kernels_when_determini
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["adaptive_weight", "decoder_noise"])
+@pytest.mark.parametrize("variant", ["adaptive_weight", "decoder_noise", "consistency_weight"])
 def test_the_adversarial_variants_have_deterministic_gpu_kernels_when_determinism_is_on(variant, monkeypatch):
     """Stage 2's options that change its train step, audited on the demo model's preset: the adaptive
-    weight (two more gradients and norms) and the decoder's noise input (a seeded random op)."""
+    weight (two more gradients and norms), the decoder's noise input (a seeded random op) and the
+    consistency term (STFTs, a Griffin-Lim loop and their gradients)."""
     from vae_tfp.model.devices import determinism_plan
 
     _fake_gpu(monkeypatch)
     config = same_layer_kinds(model_preset("default"))
     plan = determinism_plan(True, False)
     ops = train_step_op_types(config, broadcast_upsampling=plan["broadcast_upsampling"], stage=2,
-                              variant={variant: True})
+                              variant={variant: 1.0 if variant == "consistency_weight" else True})
     if variant == "decoder_noise":
         assert "RandomStandardNormal" in ops
+    if variant == "consistency_weight":
+        assert {"RFFT", "IRFFT"} <= ops and any("While" in op for op in ops), sorted(ops)
     assert not ops & NONDETERMINISTIC_GPU_OPS, sorted(ops & NONDETERMINISTIC_GPU_OPS)
 
 

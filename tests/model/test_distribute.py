@@ -121,11 +121,12 @@ def test_the_adversarial_stage_on_two_logical_cpus(tiny_dataset, tmp_path):
 
 @pytest.mark.slow
 def test_the_adversarial_variants_on_two_logical_cpus(tiny_dataset, tmp_path):
-    """The adaptive weight (its gradients taken per replica) and the decoder's noise input (its random
-    op and its zero-started scale) under MirroredStrategy."""
-    variants = {"adaptive_weight": True, "decoder_noise": True}
+    """The adaptive weight (its gradients taken per replica), the decoder's noise input (its random
+    op and its zero-started scale) and the consistency term (FFTs per replica) under MirroredStrategy."""
+    variants = {"adaptive_weight": True, "decoder_noise": True, "consistency_weight": 1.0}
     out = _run("adversarial-mirrored", tiny_dataset, tmp_path / "m", env={"VAE_TFP_ADVERSARIAL": json.dumps(variants)})
     assert out["replicas"] == 2
     assert all(math.isfinite(v) for k in ("recon", "d_loss", "adv_weight") for v in out[k]), out
     assert all(w != 1.0 for w in out["adv_weight"]), out  # the adaptive rule, not the fixed weight
     assert out["noise_scale"][0] > 0, out  # the noise input's scale left 0
+    assert all(0 < c < 1 for c in out["consistency"]), out

@@ -23,6 +23,8 @@ from ..errors import VaeTfpError
 from ..files import write_json_atomic
 from .spectrogram import DEFAULT_INVERSION, Inversion, griffin_lim, griffin_lim_tf, spectrogram, to_magnitude
 
+CONSISTENCY_ITERATIONS = 4  # fast Griffin-Lim iterations of inconsistency_tf: where it tells real from blurred
+
 
 def spectral_convergence(reference: np.ndarray, estimate: np.ndarray, config: SpectrogramConfig) -> float:
     """Frobenius ``||S_ref - S_est|| / ||S_ref||`` on linear magnitudes of two images (lower is better).
@@ -245,6 +247,40 @@ def summarize(values) -> dict[str, float]:
     return {"median": float(np.median(values)), "p90": float(np.percentile(values, 90)),
             "mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),
             "n": int(values.size)}
+
+
+def inconsistency_tf(images, config: SpectrogramConfig, *, n_iter: int = CONSISTENCY_ITERATIONS):
+    """A differentiable twin of :func:`inversion_consistency`, for a loss inside a train step.
+
+    Per image, the spectral convergence between its magnitudes and those of the signal they make
+    with a phase estimated in the graph: :func:`~vae_tfp.audio.phase.time_integrated_phase_tf`,
+    then ``n_iter`` fast Griffin-Lim iterations (PGHI runs in NumPy, outside any graph). The phase
+    is held fixed: the gradient says how to change the magnitudes so that, with that phase, they
+    are a signal's. At 4 iterations the embedded notes' held-out clips read 0.044 and the demo
+    model's reconstructions 0.195 (``inversion_consistency``, PGHI + 32: 0.009 / 0.169).
+
+    Args:
+        images: float [batch, n_bins, n_frames, 1] in [0, 1].
+        config: The spectrogram settings.
+        n_iter: Fast Griffin-Lim iterations from the time-integrated phase.
+
+    Returns:
+        float32 [batch]; 1 for a silent image (silence earns nothing).
+    """
+    import tensorflow as tf
+
+    from .phase import time_integrated_phase_tf
+    from .spectrogram import DEFAULT_MOMENTUM, _istft_tf, _stft_tf, fast_griffin_lim_tf, to_magnitude_tf
+
+    magnitude = to_magnitude_tf(images, config)
+    length = (images.shape[2] - 1) * config.hop_length
+    complex_magnitude = tf.cast(magnitude, tf.complex64)
+    angles = tf.stop_gradient(fast_griffin_lim_tf(
+        tf.stop_gradient(complex_magnitude), time_integrated_phase_tf(magnitude, config), config,
+        n_iter=n_iter, momentum=DEFAULT_MOMENTUM, length=length))
+    rebuilt = tf.abs(_stft_tf(_istft_tf(complex_magnitude * angles, config, length), config))
+    norm = lambda t: tf.sqrt(tf.reduce_sum(tf.square(t[..., :-1]), axis=[1, 2]) + 1e-12)  # noqa: E731 (no Nyquist)
+    return norm(rebuilt - magnitude) / norm(magnitude)
 
 
 def inversion_consistency(images: np.ndarray, config: SpectrogramConfig, *, inversion: Inversion = DEFAULT_INVERSION, audio: np.ndarray | None = None) -> np.ndarray:

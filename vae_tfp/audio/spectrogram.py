@@ -100,6 +100,26 @@ def to_magnitude(spec: np.ndarray, config: SpectrogramConfig, *, with_nyquist: b
     return magnitude
 
 
+def to_magnitude_tf(specs, config: SpectrogramConfig):
+    """TensorFlow twin of :func:`to_magnitude`, batched and differentiable, in tf.signal's layout.
+
+    Args:
+        specs: float [batch, n_bins, n_frames(, 1)] images in [0, 1].
+        config: The config that defines the images.
+
+    Returns:
+        float32 [batch, n_frames, n_fft // 2 + 1] magnitudes, the Nyquist bin 0; the floor (0) gives 0.
+    """
+    import tensorflow as tf
+
+    specs = tf.cast(specs, tf.float32)
+    if specs.shape.rank == 4:
+        specs = specs[..., 0]
+    db = config.min_db + tf.clip_by_value(specs, 0.0, 1.0) * config.db_range
+    magnitude = tf.where(specs <= 0.0, 0.0, config.ref_magnitude * tf.pow(10.0, db / 20.0))
+    return tf.transpose(tf.pad(magnitude, [[0, 0], [0, 1], [0, 0]]), [0, 2, 1])
+
+
 # --- forward ----------------------------------------------------------------------------------
 
 def stft_magnitude(audio: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
@@ -152,8 +172,17 @@ def _stft_tf(audio, config: SpectrogramConfig):
 
     half = config.n_fft // 2
     padded = tf.pad(audio, [[0, 0], [half, half]])
-    return tf.signal.stft(padded, frame_length=config.n_fft, frame_step=config.hop_length,
-                          fft_length=config.n_fft, window_fn=tf.signal.hann_window, pad_end=False)
+    if config.n_fft % config.hop_length:
+        return tf.signal.stft(padded, frame_length=config.n_fft, frame_step=config.hop_length,
+                              fft_length=config.n_fft, window_fn=tf.signal.hann_window, pad_end=False)
+    # tf.signal.stft's framing, without its gather: the gather's gradient (UnsortedSegmentSum) has no
+    # deterministic GPU kernel, and stage 2's consistency term differentiates through this STFT
+    n_fft, hop = config.n_fft, config.hop_length
+    overlap = n_fft // hop
+    n_frames = 1 + (tf.shape(padded)[1] - n_fft) // hop
+    blocks = tf.reshape(padded[:, : (n_frames + overlap - 1) * hop], [tf.shape(padded)[0], n_frames + overlap - 1, hop])
+    frames = tf.concat([blocks[:, i: i + n_frames] for i in range(overlap)], axis=2)
+    return tf.signal.rfft(frames * tf.signal.hann_window(n_fft, dtype=frames.dtype), [n_fft])
 
 
 def _istft_tf(stft, config: SpectrogramConfig, length: int):
@@ -251,14 +280,32 @@ def _griffin_lim_fn(config, n_iter, momentum, length):
     @tf.function(reduce_retracing=True)
     def run(magnitude, phase):
         mag = tf.cast(magnitude, tf.complex64)  # [batch, frames, bins]
-        angles = tf.complex(tf.cos(phase), tf.sin(phase))
-        rebuilt = tf.zeros_like(angles)
-        alpha = momentum / (1.0 + momentum)
-        for _ in tf.range(n_iter):
-            previous = rebuilt
-            rebuilt = _stft_tf(_istft_tf(mag * angles, config, length), config)
-            angles = rebuilt - tf.cast(alpha, tf.complex64) * previous
-            angles = angles / tf.cast(tf.abs(angles) + 1e-16, tf.complex64)
+        angles = fast_griffin_lim_tf(mag, phase, config, n_iter=n_iter, momentum=momentum, length=length)
         return _istft_tf(mag * angles, config, length)
 
     return run
+
+
+def fast_griffin_lim_tf(magnitude, phase, config: SpectrogramConfig, *, n_iter: int, momentum: float, length: int):
+    """The phase after ``n_iter`` fast Griffin-Lim iterations from ``phase``, as unit complex numbers.
+
+    Args:
+        magnitude: complex64 [batch, frames, n_fft // 2 + 1] magnitudes (tf.signal's layout).
+        phase: float32 starting phases, the same shape.
+        config: The STFT settings.
+        n_iter, momentum: As :class:`Inversion`'s.
+        length: Samples of the signal the frames span.
+    """
+    import tensorflow as tf
+
+    alpha = tf.cast(momentum / (1.0 + momentum), tf.complex64)
+
+    def step(i, angles, previous):
+        rebuilt = _stft_tf(_istft_tf(magnitude * angles, config, length), config)
+        angles = rebuilt - alpha * previous
+        return i + 1, angles / tf.cast(tf.abs(angles) + 1e-16, tf.complex64), rebuilt
+
+    # an explicit loop, not autograph's: this also runs in code autograph does not convert (a replica's step)
+    angles = tf.complex(tf.cos(phase), tf.sin(phase))
+    _, angles, _ = tf.while_loop(lambda i, *_: i < n_iter, step, (tf.constant(0), angles, tf.zeros_like(angles)))
+    return angles

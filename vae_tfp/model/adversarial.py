@@ -14,9 +14,12 @@ too. The decoder minimises::
 
     recon_weight * NLL per pixel  +  adversarial_weight * (adv(post) + adv(prior)) / 2
                                   +  feature_weight * L1(D features of x, D features of its reconstruction)
+                                  +  consistency_weight * inconsistency(fakes)   (0 by default)
 
 The reconstruction NLL is the anchor that keeps each code's meaning; feature matching gives the
-decoder a stable, paired target in the discriminator's feature space. The encoder and the prior
+decoder a stable, paired target in the discriminator's feature space; the consistency term (the
+spectral convergence of each decoded image against the signal it makes, phase estimated in the
+graph) asks for images that are some signal's magnitudes. The encoder and the prior
 are never updated (they are not among the optimised variables), so the fitted prior stays a fit
 to the codes.
 """
@@ -32,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from ..audio.metrics import inconsistency_tf
 from ..config import AdversarialConfig, ModelConfig
 from ..data.dataset import DatasetLike, open_dataset
 from ..errors import ConfigError, TrainingError
@@ -130,7 +134,8 @@ class AdversarialStage(keras.Model):
     Metrics (per example or per pixel as named): ``d_loss`` (the discriminator's, averaged over
     scales), ``d_real`` / ``d_fake`` (mean logits of real images and of the fakes), ``adv`` (the
     decoder's adversarial term), ``feature_match``, ``recon`` (−log p(x|z), nats per example, as
-    in stage 1) and ``loss`` (what the decoder minimises).
+    in stage 1), ``consistency`` (with ``consistency_weight``: the fakes' mean in-graph inversion
+    inconsistency) and ``loss`` (what the decoder minimises).
     """
 
     def __init__(self, encoder, decoder, prior, config: ModelConfig, adversarial: AdversarialConfig, *,
@@ -144,7 +149,7 @@ class AdversarialStage(keras.Model):
         self.pixels = float(np.prod(config.input_shape))
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "recon", "adv", "feature_match", "d_loss", "d_real", "d_fake",
-                                      "adv_weight")}
+                                      "adv_weight") + (("consistency",) if adversarial.consistency_weight else ())}
         self.d_optimizer = None
 
     def compile(self, *, d_optimizer: keras.optimizers.Optimizer, **kwargs):
@@ -182,10 +187,16 @@ class AdversarialStage(keras.Model):
         n = float(cfg.scales)
         fm = tf.add_n([feature_matching(real[s][0], fake["post"][s][0]) for s in range(cfg.scales)]) / n
         anchor = cfg.recon_weight * recon / self.pixels + cfg.feature_weight * fm
+        extra = {}
+        if cfg.consistency_weight:
+            extra["consistency"] = tf.reduce_mean(inconsistency_tf(tf.concat(list(fakes.values()), 0),
+                                                                   self.config.spectrogram))
+            anchor += cfg.consistency_weight * extra["consistency"]
         d_real = tf.add_n([tf.reduce_mean(tf.cast(r[1], tf.float32)) for r in real]) / n
         weight = tf.constant(cfg.adversarial_weight, tf.float32)
         return {"loss": anchor + weight * adv / n, "recon": recon, "adv": adv / n, "feature_match": fm,
-                "d_loss": d_loss / n, "d_real": d_real, "d_fake": d_fake / n, "anchor": anchor, "adv_weight": weight}
+                "d_loss": d_loss / n, "d_real": d_real, "d_fake": d_fake / n, "anchor": anchor, "adv_weight": weight,
+                **extra}
 
     @staticmethod
     def _scaled(optimizer, loss):
