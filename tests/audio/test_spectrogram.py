@@ -97,3 +97,15 @@ def test_the_tf_stft_is_tf_signals_without_a_gather_in_its_gradient(name):
     graph = tf.function(gradient).get_concrete_function(tf.TensorSpec(audio.shape)).graph.as_graph_def()
     ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
     assert "RFFT" in ops and not ops & {"GatherV2", "UnsortedSegmentSum"}, sorted(ops)
+
+
+def test_to_magnitude_tf_is_to_magnitude_in_tf_signals_layout():
+    """The differentiable twin (stage 2's consistency term) and the NumPy original, held together:
+    the floor (0) gives exact zeros, the Nyquist row is appended, frames come first."""
+    from vae_tfp.audio.spectrogram import to_magnitude_tf
+
+    cfg = spectrogram_preset("tiny")
+    images = np.random.default_rng(0).uniform(0, 1, (3, *cfg.shape)).astype(np.float32)
+    images[0, :5] = 0.0
+    np.testing.assert_allclose(to_magnitude_tf(images, cfg).numpy(),
+                               np.transpose(to_magnitude(images, cfg), (0, 2, 1)), rtol=1e-5, atol=0)

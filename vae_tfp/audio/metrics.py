@@ -275,9 +275,8 @@ def inconsistency_tf(images, config: SpectrogramConfig, *, n_iter: int = CONSIST
     magnitude = to_magnitude_tf(images, config)
     length = (images.shape[2] - 1) * config.hop_length
     complex_magnitude = tf.cast(magnitude, tf.complex64)
-    angles = tf.stop_gradient(fast_griffin_lim_tf(
-        tf.stop_gradient(complex_magnitude), time_integrated_phase_tf(magnitude, config), config,
-        n_iter=n_iter, momentum=DEFAULT_MOMENTUM, length=length))
+    angles = tf.stop_gradient(fast_griffin_lim_tf(complex_magnitude, time_integrated_phase_tf(magnitude, config),
+                                                  config, n_iter=n_iter, momentum=DEFAULT_MOMENTUM, length=length))
     rebuilt = tf.abs(_stft_tf(_istft_tf(complex_magnitude * angles, config, length), config))
     norm = lambda t: tf.sqrt(tf.reduce_sum(tf.square(t[..., :-1]), axis=[1, 2]) + 1e-12)  # noqa: E731 (no Nyquist)
     return norm(rebuilt - magnitude) / norm(magnitude)

@@ -140,9 +140,8 @@ def time_integrated_phase_tf(magnitude, config: SpectrogramConfig, *, tol_db: fl
     peak = tf.reduce_max(magnitude, axis=[1, 2], keepdims=True)
     floor = tf.maximum(peak, 1e-30) * 10.0 ** (-tol_db / 20.0)
     logs = tf.math.log(tf.maximum(magnitude, floor))
-    padded = tf.concat([logs[:, :, :1], logs, logs[:, :, -1:]], axis=2)  # np.gradient's one-sided edges
-    dm = (padded[:, :, 2:] - padded[:, :, :-2]) / tf.concat(
-        [[1.0], tf.fill([tf.shape(logs)[2] - 2], 2.0), [1.0]], axis=0)
+    dm = tf.concat([logs[..., 1:2] - logs[..., :1], (logs[..., 2:] - logs[..., :-2]) / 2,  # as np.gradient
+                    logs[..., -1:] - logs[..., -2:-1]], axis=2)
     bins = tf.range(tf.shape(logs)[2], dtype=tf.float32)
     step = time_scale * dm + bin_advance * bins
     advance = tf.cumsum(0.5 * (step[:, 1:] + step[:, :-1]), axis=1)
