@@ -42,10 +42,13 @@ def test_evaluate_with_samples_and_fit_prior(trained_tiny, tiny_dataset, tmp_pat
     assert main(["fit-prior", str(model), str(tiny_dataset), "--modes", "4"]) == 0
     assert "4 components fitted" in capsys.readouterr().out
     assert main(["evaluate", str(model), str(tiny_dataset), "--samples", "16", "--temperatures", "1", "0.5",
-                 "--json"]) == 0
+                 "--json", "--refine-steps", "3"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     rows = {r["set"]: r for r in result["samples"]["rows"]}
-    assert {"real (held-out)", "dataset mean", "reconstructions", "prior T=1", "prior T=0.5"} <= set(rows)
+    assert {"real (held-out)", "dataset mean", "reconstructions", "reconstructions (refined 3)", "prior T=1",
+            "prior T=0.5"} <= set(rows)
+    assert result["refined"]["steps"] == 3 and result["refined"]["recon_gain"] > 0
+    assert "onset_corr" in rows["reconstructions (refined 3)"]
     for key in ("fid", "inception_score", "ndb_k", "precision", "recall", "confidence", "brightness_ratio"):
         assert key in rows["prior T=1"]
     assert rows["prior T=1"]["n"] == 16 and result["prior_hole_gap"] is not None
@@ -62,6 +65,7 @@ import pytest  # noqa: E402
     (["train", "D", "--model", "M", "--epochs", "0"], "0 must be >= 1"),
     (["train", "D", "--model", "M", "--epochs", "1", "--lr", "inf"], "'inf' must be finite"),
     (["evaluate", "M", "D", "--samples", "-5"], "must be >= 0"),
+    (["reconstruct", "M", "f.wav", "--out", "o", "--refine-steps", "-1"], "must be >= 0"),
     (["interpolate", "M", "a", "b", "--out", "o", "--steps", "1"], "must be >= 2"),
     (["prepare", "x", "--out", "o", "--workers", "0"], "must be >= 1"),
     (["train", "D", "--model", "M", "--epochs", "1", "--previews", "often"], "previews='often' must be 'auto'"),

@@ -66,8 +66,8 @@ def _refuses_empty(network):
     return call
 
 
-@pytest.mark.parametrize("entry", ["encode", "decode", "reconstruct", "to_audio", "generate", "sample_prior",
-                                   "aggregate_posterior"])
+@pytest.mark.parametrize("entry", ["encode", "encode_refined", "decode", "reconstruct", "to_audio", "generate",
+                                   "sample_prior", "aggregate_posterior"])
 def test_every_entry_point_takes_an_empty_input(trained_tiny, entry):
     from vae_tfp.apps.generate import to_audio
     from vae_tfp.model.prior_fit import aggregate_posterior
@@ -77,11 +77,11 @@ def test_every_entry_point_takes_an_empty_input(trained_tiny, entry):
     H, W = m.spectrogram_config.shape[:2]
     x0, z0 = np.zeros((0, H, W, 1), np.float32), np.zeros((0, m.config.latent_dim), np.float32)
     out = {
-        "encode": lambda: encode(m, x0)[0], "decode": lambda: decode(m, z0), "reconstruct": lambda: reconstruct(m, x0),
+        "encode": lambda: encode(m, x0)[0], "encode_refined": lambda: encode(m, x0, refine_steps=3)[0], "decode": lambda: decode(m, z0), "reconstruct": lambda: reconstruct(m, x0),
         "to_audio": lambda: to_audio(m, x0), "generate": lambda: generate(m, 0, inversion=Inversion(n_iter=2))[1],
         "sample_prior": lambda: sample_prior(m, 0), "aggregate_posterior": lambda: aggregate_posterior(m.encoder, x0),
     }[entry]()
-    expected = {"encode": (0, 4), "sample_prior": (0, 4), "aggregate_posterior": (0, 4),
+    expected = {"encode": (0, 4), "encode_refined": (0, 4), "sample_prior": (0, 4), "aggregate_posterior": (0, 4),
                 "to_audio": (0, m.spectrogram_config.clip_samples)}.get(entry, (0, H, W, 1))
     assert out.shape == expected and out.dtype == np.float32
 

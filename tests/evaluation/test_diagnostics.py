@@ -21,6 +21,21 @@ def test_evaluate_reports_every_field(trained_tiny, tiny_dataset):
     assert r["n_examples"] == r["n_clips_in_split"] == open_dataset(tiny_dataset).n_clips("test")
 
 
+def test_evaluate_scores_refined_reconstructions_beside_the_encoders(trained_tiny, tiny_dataset):
+    from vae_tfp.apps.generate import reconstruct
+    from vae_tfp.model.saving import load_model
+
+    m, x = load_model(trained_tiny), open_dataset(tiny_dataset).load("test")
+    plain = evaluate_saved(trained_tiny, tiny_dataset, "test")
+    r = evaluate_saved(trained_tiny, tiny_dataset, "test", refine_steps=10)
+    assert "refined" not in plain and r["recon_gain"] == plain["recon_gain"]  # the encoder's own numbers stay
+    refined = reconstruct(m, x, refine_steps=10)
+    assert r["refined"]["recon_mse"] == pytest.approx(float(np.mean((x - refined) ** 2)), rel=1e-4)
+    assert r["refined"]["recon_mse"] != pytest.approx(plain["recon_mse"], rel=1e-3)
+    assert r["refined"]["code_shift"] > 0 and r["refined"]["steps"] == 10
+    assert {"loudness_corr", "onset_corr", "seconds"} <= set(r["refined"])
+
+
 def test_evaluate_takes_a_seeded_subset_of_a_large_split(trained_tiny, tiny_dataset):
     from vae_tfp.evaluation.diagnostics import evaluate
     from vae_tfp.model.saving import load_model

@@ -168,7 +168,7 @@ def cmd_evaluate(args) -> int:
     t0 = time.perf_counter()
     result = evaluate_saved(args.model, args.data, args.split, samples=args.samples,
                             temperatures=tuple(args.temperatures), judges=args.judges,
-                            log=lambda m: print(m, file=sys.stderr))
+                            log=lambda m: print(m, file=sys.stderr), refine_steps=args.refine_steps)
     if not args.per_dim:
         result.pop("kl_per_dim")
     result["seconds"] = round(time.perf_counter() - t0, 1)
@@ -248,13 +248,14 @@ def cmd_instrument(args) -> int:
 def cmd_reconstruct(args) -> int:
     from .operations import op_reconstruct
 
-    return _print_result(op_reconstruct(args.model, args.files, args.out, max_clips=args.max_clips, inversion=_inversion(args)))
+    return _print_result(op_reconstruct(args.model, args.files, args.out, max_clips=args.max_clips, inversion=_inversion(args),
+                                        refine_steps=args.refine_steps))
 
 
 def cmd_encode(args) -> int:
     from .operations import op_encode
 
-    result = op_encode(args.model, args.sources, args.out, split=args.split)
+    result = op_encode(args.model, args.sources, args.out, split=args.split, refine_steps=args.refine_steps)
     print(f"latents: {result['path']} ({result['n']} clips x {result['latent_dim']} dims)")
     return 0
 
@@ -319,6 +320,11 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     inversion.add_argument("--phase-init", default=DEFAULT_PHASE_INIT, choices=PHASE_INITS,
                            help=f"Griffin-Lim's starting phase: pghi = phase-gradient heap integration, estimated "
                                 f"from the magnitudes (default: {DEFAULT_PHASE_INIT})")
+    refine = group()
+    refine.add_argument("--refine-steps", type=NON_NEGATIVE_INT, default=0,
+                        help="refine each clip's code by N optimiser steps on its own posterior, -log p(x|z) - "
+                             "log p(z), from the encoder's guess: closer reconstructions of audio unlike the "
+                             "training data, ~1 s per clip per 30 steps on a CPU (default: 0, the encoder alone)")
     run = group()  # training runs: stage 1 (train) and the adversarial stage (sharpen)
     run.add_argument("--batch-size", type=COUNT, default=8)
     run.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -351,7 +357,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         spec[default] = group()
         spec[default].add_argument("--spec", default=default, choices=sorted(SPECTROGRAM_PRESETS),
                                    help=f"spectrogram preset (default: {default})")
-    return {"out": out, "quiet": quiet, "seed": seed, "workers": workers, "inversion": inversion,
+    return {"out": out, "quiet": quiet, "seed": seed, "workers": workers, "inversion": inversion, "refine": refine,
             "spec": spec["default"], "spec_small": spec["small"], "run": run, "adversarial": adversarial}
 
 
@@ -424,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=COUNT, required=True, help="total epochs of the adversarial stage")
     p.set_defaults(func=cmd_sharpen)
 
-    p = sub.add_parser("evaluate", help="held-out metrics of a saved model as JSON")
+    p = sub.add_parser("evaluate", help="held-out metrics of a saved model as JSON", parents=[g["refine"]])
     p.add_argument("model", type=Path)
     p.add_argument("data", type=Path)
     p.add_argument("--split", default="test", choices=SPLITS)
@@ -483,13 +489,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_instrument)
 
     p = sub.add_parser("reconstruct", help="audio files → encode → decode → audio, beside the round trip",
-                       parents=model_ops)
+                       parents=model_ops + [g["refine"]])
     p.add_argument("model", type=Path)
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--max-clips", type=COUNT, default=4)
     p.set_defaults(func=cmd_reconstruct)
 
-    p = sub.add_parser("encode", help="posterior means and scales of files or datasets → .npz")
+    p = sub.add_parser("encode", help="posterior means and scales of files or datasets → .npz", parents=[g["refine"]])
     p.add_argument("model", type=Path)
     p.add_argument("sources", nargs="+", type=Path, help="audio files or prepared dataset folders")
     p.add_argument("--out", required=True, type=Path, help="latents.npz")

@@ -18,11 +18,24 @@ from ..model.prior import sample_prior
 from ..audio.spectrogram import DEFAULT_INVERSION, Inversion, griffin_lim_tf, spectrogram
 
 
-def encode(model, images: np.ndarray, *, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and marginal standard deviations of images, NumPy [n, D] each."""
+def encode(model, images: np.ndarray, *, batch_size: int = 32, refine_steps: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and marginal standard deviations of images, NumPy [n, D] each.
+
+    ``refine_steps`` > 0: the means are then refined by that many optimiser steps on each clip's
+    own posterior (:func:`vae_tfp.model.refine.refine_codes`; needs the decoder and the prior),
+    which closes the encoder's amortisation gap on clips unlike its training data.
+    """
     if model.encoder is None:
         raise ConfigError("this model was loaded without its encoder (load it with parts including 'encoder')")
-    return posterior_stats(model.encoder, np.asarray(images, np.float32), batch_size)
+    images = np.asarray(images, np.float32)
+    means, stds = posterior_stats(model.encoder, images, batch_size)
+    if refine_steps:
+        from ..model.refine import refine_codes
+
+        if model.decoder is None or model.prior is None:
+            raise ConfigError("refining codes needs the model's decoder and prior (load it with all its parts)")
+        means = refine_codes(model.decoder, model.prior, images, means, steps=refine_steps)
+    return means, stds
 
 
 def decode(model, z: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
@@ -58,9 +71,10 @@ def file_clips(model, path: str | os.PathLike, *, max_clips: int | None = None) 
     return audio, spectrogram(audio, config), [c.offset for c in clips]
 
 
-def reconstruct(model, images: np.ndarray) -> np.ndarray:
-    """Encode (posterior mean) then decode (mean): images → reconstructed images."""
-    means, _ = encode(model, images)
+def reconstruct(model, images: np.ndarray, *, refine_steps: int = 0) -> np.ndarray:
+    """Encode (posterior mean, refined by ``refine_steps``: :func:`encode`) then decode (mean):
+    images → reconstructed images."""
+    means, _ = encode(model, images, refine_steps=refine_steps)
     return decode(model, means)
 
 

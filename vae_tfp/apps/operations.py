@@ -225,12 +225,13 @@ def op_generate(model_dir, out, *, n: int = 8, seed: int = 0, component: int | N
 
 def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_clips: int | None = 4,
                    inversion: Inversion = DEFAULT_INVERSION, log=print, stage: int | None = None,
-                   beside_stage1: bool = False) -> dict:
+                   beside_stage1: bool = False, refine_steps: int = 0) -> dict:
     """Any audio file → clips → encode → decode → audio, beside the original and the round-trip
     ceiling (the original's image inverted directly), with their metrics (``stage`` as
     :func:`op_generate`). ``beside_stage1``: for a folder that went through the adversarial stage,
-    also the same codes decoded by the stage-1 decoder (``NAME_reconstruction_stage1``)."""
-    model = load_model(model_dir, parts=("encoder", "decoder"), stage=stage)
+    also the same codes decoded by the stage-1 decoder (``NAME_reconstruction_stage1``).
+    ``refine_steps``: the codes refined on each clip (:func:`~vae_tfp.apps.generate.encode`)."""
+    model = load_model(model_dir, parts=("encoder", "decoder") + (("prior",) if refine_steps else ()), stage=stage)
     before = load_model(model_dir, parts=("decoder",), stage=1) if beside_stage1 else None
     config = model.spectrogram_config
     w = _Writer(out, config)
@@ -242,7 +243,7 @@ def op_reconstruct(model_dir, files: Sequence[str | os.PathLike], out, *, max_cl
             skipped.append({"path": os.fspath(f), "reason": str(err)})
             log(f"skipped {err}")
             continue
-        means, _ = encode(model, images)
+        means, _ = encode(model, images, refine_steps=refine_steps)
         ceiling = roundtrip(audio, config, inversion=inversion, batched=True)
         stem = Path(f).stem
         w.add(f"{stem}_original", _concat_images(images), audio.reshape(-1), source=os.fspath(f), offsets=offsets)
@@ -268,22 +269,24 @@ def _concat_images(images: np.ndarray) -> np.ndarray:
     return np.concatenate(list(images), axis=1)
 
 
-def op_encode(model_dir, sources: Sequence[str | os.PathLike], out_npz, *, split: str | None = None) -> dict:
+def op_encode(model_dir, sources: Sequence[str | os.PathLike], out_npz, *, split: str | None = None,
+              refine_steps: int = 0) -> dict:
     """Posterior means and scales of audio files' clips or of prepared datasets, into an ``.npz``
-    with the source manifest (``source``, ``offset``, ``label`` arrays)."""
-    model = load_model(model_dir, parts=("encoder",))
+    with the source manifest (``source``, ``offset``, ``label`` arrays); ``refine_steps``: the means
+    refined on each clip (:func:`~vae_tfp.apps.generate.encode`)."""
+    model = load_model(model_dir, parts=("encoder", "decoder", "prior") if refine_steps else ("encoder",))
     means, scales, src, offs, labels = [], [], [], [], []
     for s in sources:
         s = Path(s)
         if (s / MANIFEST).exists():
-            m, sd, clips = encode_dataset(model, s, split)
+            m, sd, clips = encode_dataset(model, s, split, refine_steps=refine_steps)
             means.append(m), scales.append(sd)
             src += [c["source"] for c in clips]
             offs += [c["offset"] for c in clips]
             labels += [c["label"] for c in clips]
         else:
             _, images, offsets = file_clips(model, s)
-            m, sd = encode(model, images)
+            m, sd = encode(model, images, refine_steps=refine_steps)
             means.append(m), scales.append(sd)
             src += [os.fspath(s)] * len(images)
             offs += list(offsets)
@@ -359,14 +362,15 @@ def op_arithmetic(model_dir, clips: Sequence[str], out, *, weights: Sequence[flo
     return w.finish(**results)
 
 
-def encode_dataset(model, data: DatasetLike, split: str | None = None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def encode_dataset(model, data: DatasetLike, split: str | None = None, *,
+                   refine_steps: int = 0) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Posterior means and scales [n, D] of a prepared dataset's clips (one split, or every split
-    in manifest order), with their manifest entries."""
+    in manifest order), with their manifest entries (``refine_steps``: as :func:`~vae_tfp.apps.generate.encode`)."""
     data = open_dataset(data)
     means, scales, clips = [], [], []
     for name in (list(data.splits) if split is None else [split]):
         for images in data.batches(name, 256):  # streamed: memory holds one batch of images
-            m, sd = encode(model, images)
+            m, sd = encode(model, images, refine_steps=refine_steps)
             means.append(m), scales.append(sd)
         clips.extend(data.split_clips(name))
     if not clips:

@@ -280,7 +280,7 @@ def score(reference: Reference, images: np.ndarray, *, fid_size: int | None = No
 
 def sample_sets(model, data: DatasetLike, *, split: str = "test", n_samples: int = 256,
                 temperatures=DEFAULT_TEMPERATURES, per_component: bool = True, seed: int = 0,
-                mean_image: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                mean_image: np.ndarray | None = None, refine_steps: int = 0) -> dict[str, np.ndarray]:
     """The image sets a model's table scores: name → images [n, H, W, 1].
 
     ``real (held-out)`` and ``dataset mean`` calibrate; then ``reconstructions`` of the held-out
@@ -299,6 +299,8 @@ def sample_sets(model, data: DatasetLike, *, split: str = "test", n_samples: int
     sets = {"real (held-out)": real, "dataset mean": np.repeat(mean[None], max(n_samples, 2), axis=0)}
     means, _ = encode(model, real)
     sets["reconstructions"] = decode(model, means)
+    if refine_steps:
+        sets[refined_set(refine_steps)] = decode(model, encode(model, real, refine_steps=refine_steps)[0])
     for t in temperatures:
         sets[f"prior T={t:g}"] = decode(model, sample_prior(model, n_samples, seed=seed, temperature=t))
     rng = np.random.default_rng(seed)
@@ -368,7 +370,7 @@ def judge_sets(model, data: DatasetLike, sets: dict[str, np.ndarray], *, split: 
 
     _, ref_embedding = hear(train)
     chosen = {name: (held_out[held_idx] if name == "real (held-out)" else
-                     images[held_idx] if name == "reconstructions" else pick(images))
+                     images[held_idx] if name.startswith("reconstructions") else pick(images))
               for name, images in sets.items() if not name.startswith("component ")}  # per-component: too few clips
     real_stats = audio_statistics(chosen["real (held-out)"], config)
     real_audio, real_embedding = hear(chosen["real (held-out)"])
@@ -386,7 +388,7 @@ def judge_sets(model, data: DatasetLike, sets: dict[str, np.ndarray], *, split: 
                "inversion_sc": float(np.median(inversion_consistency(images, config, audio=audio))),
                "pitch_entropy": float(pitch["entropy"].mean()),
                "single_pitch": float(pitch["confident_single"].mean())}
-        if name in ("real (held-out)", "reconstructions") and np.isfinite(true_pitch).any():
+        if (name == "real (held-out)" or name.startswith("reconstructions")) and np.isfinite(true_pitch).any():
             acc = pitch_accuracy(pitch["midi"], true_pitch)
             row.update(pitch_acc=acc["pitch_accuracy"], pitch_acc_1=acc["pitch_accuracy_1"])
         columns[name] = row
@@ -413,10 +415,15 @@ def judge_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def refined_set(steps: int) -> str:
+    """The table row of the reconstructions from codes refined by ``steps`` steps."""
+    return f"reconstructions (refined {steps})"
+
+
 def evaluate_samples(model, data: DatasetLike, *, split: str = "test", n_samples: int = 256,
                      temperatures=DEFAULT_TEMPERATURES, per_component: bool = True, seed: int = 0,
                      reference: Reference | None = None, judges: bool | None = None, judge_n: int = JUDGE_N,
-                     log=print) -> dict[str, Any]:
+                     log=print, refine_steps: int = 0) -> dict[str, Any]:
     """The generation table of a loaded model (encoder, decoder and prior) on a dataset.
 
     With ``judges`` (default: when their packages are installed) every row also holds the
@@ -438,16 +445,20 @@ def evaluate_samples(model, data: DatasetLike, *, split: str = "test", n_samples
     t0 = time.perf_counter()
     reference = reference or build_reference(data, seed=seed, log=log)
     sets = sample_sets(model, data, split=split, n_samples=n_samples, temperatures=temperatures,
-                       per_component=per_component, seed=seed, mean_image=reference.mean_image)
+                       per_component=per_component, seed=seed, mean_image=reference.mean_image,
+                       refine_steps=refine_steps)
     floor = len(sets["real (held-out)"])
     rows = [{"set": name, **score(reference, images, fid_size=floor)} for name, images in sets.items()]
     # time structure of the reconstructions, clip by clip; the held-out row: a different clip (chance)
-    paired = correlation_summary(sets["real (held-out)"], sets["reconstructions"], data.config, seed=seed)
+    reconstructions = [name for name in sets if name.startswith("reconstructions")]
+    paired = {name: correlation_summary(sets["real (held-out)"], sets[name], data.config, seed=seed)
+              for name in reconstructions}
     for row in rows:
-        if row["set"] == "reconstructions":
-            row.update(loudness_corr=paired["loudness_corr"], onset_corr=paired["onset_corr"])
-        elif row["set"] == "real (held-out)" and "loudness_corr_chance" in paired:
-            row.update(loudness_corr=paired["loudness_corr_chance"], onset_corr=paired["onset_corr_chance"])
+        if row["set"] in paired:
+            row.update(loudness_corr=paired[row["set"]]["loudness_corr"], onset_corr=paired[row["set"]]["onset_corr"])
+        elif row["set"] == "real (held-out)" and "loudness_corr_chance" in paired["reconstructions"]:
+            chance = paired["reconstructions"]
+            row.update(loudness_corr=chance["loudness_corr_chance"], onset_corr=chance["onset_corr_chance"])
     judged = judges_available() if judges is None else judges
     if judged:
         columns, judge_info = judge_sets(model, data, sets, split=split, n=judge_n, seed=seed, log=log)
