@@ -233,3 +233,15 @@ def test_consistency_probe_tells_real_clips_from_blurred_reconstructions_with_a_
     assert rows[("pghi", 0)]["real"] < rows[("pghi", 0)]["reconstructions"]  # a 3-epoch model's images are blurred
     assert rows[("zeros", 0)]["real"] > rows[("pghi", 0)]["real"]  # no start phase: even real clips look inconsistent
     assert all(r["real_seconds_per_image"] > 0 for r in rows.values())
+
+
+def test_refine_benchmark_starts_from_the_encoder_and_moves_the_codes(tmp_path, tiny_dataset, trained_tiny):
+    from vae_tfp.evaluation.diagnostics import evaluate_saved
+
+    out = run(tmp_path, "refine.py", "--model", str(trained_tiny), "--data", str(tiny_dataset), "--splits", "val",
+              "--clips", "100", "--steps", "0", "5", "--learning-rates", "0.01", "0.05", "--name", "r")
+    rows = {(r["learning_rate"], r["steps"]): r for r in out["rows"]}
+    assert sorted(rows, key=str) == sorted([(None, 0), (0.01, 5), (0.05, 5)], key=str)
+    assert rows[(None, 0)]["code_shift"] == 0 and rows[(0.05, 5)]["code_shift"] > rows[(0.01, 5)]["code_shift"] > 0
+    assert rows[(None, 0)]["recon_gain"] == pytest.approx(  # step 0 is what evaluate reports
+        evaluate_saved(trained_tiny, tiny_dataset, "val", log=lambda _: None)["recon_gain"], rel=1e-3)
