@@ -45,9 +45,11 @@ def test_a_clips_code_does_not_depend_on_its_batch(model_and_clips, batch_size):
     """The batch remainder and a batch of one give the same codes as one batch of all (the loss is a sum)."""
     m, x = model_and_clips
     means, _ = encode(m, x)
-    whole = refine_codes(m.decoder, m.prior, x, means, steps=10, batch_size=len(x))
-    np.testing.assert_allclose(refine_codes(m.decoder, m.prior, x, means, steps=10, batch_size=batch_size), whole,
-                               rtol=1e-4, atol=1e-5)
+    whole = refine_codes(m.decoder, m.prior, x, means, steps=10, batch_size=len(x), learning_rate=0.01)
+    assert np.abs(whole - means).max() > 0.02  # the codes moved far more than the tolerance below
+    # other batch shapes sum in another order; Adam's normalised steps carry that float noise along
+    np.testing.assert_allclose(refine_codes(m.decoder, m.prior, x, means, steps=10, batch_size=batch_size,
+                                            learning_rate=0.01), whole, rtol=0, atol=2e-3)
 
 
 def test_bad_arguments_are_one_line_errors(model_and_clips, trained_tiny):

@@ -26,7 +26,7 @@ import tf_keras as keras
 from ..errors import ConfigError
 from .networks import map_batches
 
-REFINE_LEARNING_RATE = 0.01  # Adam's step in latent units; 50 steps move a coordinate at most 0.5
+REFINE_LEARNING_RATE = 0.03  # Adam's step in latent units (benchmarks/refine.py: at 50 steps better than 0.01 on both models)
 REFINE_BATCH = 16
 
 
