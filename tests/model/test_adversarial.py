@@ -167,14 +167,20 @@ def test_the_consistency_term_moves_every_decoder_weight_and_lowers_what_it_meas
     term alone, every decoder weight still moves, and the decoded images grow more consistent."""
     from vae_tfp.audio.metrics import inconsistency_tf
 
+    import tf_keras as keras
+
     config = AdversarialConfig(consistency_weight=1.0, adversarial_weight=0.0, feature_weight=0.0, recon_weight=0.0,
                                learning_rate=1e-3)
+    # A seeded decoder whose images start well above what the in-graph estimate can tell apart (it levels
+    # off at 0.12-0.13 on the tiny preset from any start: an unseeded start below that made this test flaky).
+    keras.utils.set_random_seed(3)
     stage, cfg = _stage(config)
     assert "consistency" not in [m.name for m in _stage()[0].metrics]  # off by default
     z = tf.random.stateless_normal((8, cfg.latent_dim), seed=[7, 8])
     measured = lambda: float(tf.reduce_mean(inconsistency_tf(stage.decoder(z).mean(), cfg.spectrogram)))  # noqa: E731
     x = tf.random.stateless_uniform((4,) + cfg.input_shape, seed=[9, 10])
     start, before = measured(), _values(stage.decoder.trainable_variables)
+    assert start > 0.2, start
     logs = stage.train_step(x)
     assert all(_moved(before, stage.decoder.trainable_variables))
     assert 0 < float(logs["consistency"]) < 1 and float(logs["loss"]) == pytest.approx(float(logs["consistency"]))
