@@ -34,8 +34,14 @@ def test_roundtrip_of_only_bad_files_fails(tmp_path):
     assert main(["roundtrip", str(bad), "--out", str(tmp_path / "rt"), "--spec", "tiny"]) == 1
 
 
-def test_evaluate_with_samples_and_fit_prior(trained_tiny, tiny_dataset, tmp_path, capsys):
+def test_evaluate_with_samples_and_fit_prior(trained_tiny, tiny_dataset, tmp_path, capsys, monkeypatch):
     import shutil
+
+    from vae_tfp.model import refine
+
+    calls = []
+    real_refine = refine.refine_codes
+    monkeypatch.setattr(refine, "refine_codes", lambda *a, **k: calls.append(k["steps"]) or real_refine(*a, **k))
 
     model = tmp_path / "m"
     shutil.copytree(trained_tiny, model)
@@ -48,6 +54,7 @@ def test_evaluate_with_samples_and_fit_prior(trained_tiny, tiny_dataset, tmp_pat
     assert {"real (held-out)", "dataset mean", "reconstructions", "reconstructions (refined 3)", "prior T=1",
             "prior T=0.5"} <= set(rows)
     assert result["refined"]["steps"] == 3 and result["refined"]["recon_gain"] > 0
+    assert calls == [3]  # the table's refined row reuses the held-out codes evaluate refined
     assert "onset_corr" in rows["reconstructions (refined 3)"]
     for key in ("fid", "inception_score", "ndb_k", "precision", "recall", "confidence", "brightness_ratio"):
         assert key in rows["prior T=1"]

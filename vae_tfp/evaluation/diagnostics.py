@@ -111,21 +111,28 @@ def diagnostics(encoder, decoder, prior, x: np.ndarray, train_mean: np.ndarray, 
     means, stds = posterior_stats(encoder, x, batch_size)
     # codes drawn from the posterior marginals (the aggregate posterior the prior should cover)
     codes = means + stds * np.random.default_rng(seed).standard_normal(means.shape).astype(np.float32)
-    recons = map_batches(lambda b, _: reconstruction_mean(decoder(b, training=False)).numpy(), means, batch_size)
-    mse_recon = float(np.mean((x - recons) ** 2))
-    mse_mean = float(np.mean((x - train_mean[None]) ** 2))
     variance = means.var(axis=0)
-    time = {} if config is None else correlation_summary(x, recons, config, seed=seed)
     return {
-        **time,
+        **reconstruction_scores(x, _decode_means(decoder, means, batch_size), train_mean, config=config, seed=seed),
         "active_units": int((variance > ACTIVE_UNIT_VARIANCE).sum()),
         "latent_variance": variance.tolist(),
         "kl_per_dim": kl_per_dimension(means, stds, prior).tolist(),
-        "recon_mse": mse_recon,
-        "mean_image_mse": mse_mean,
-        "recon_gain": mse_mean / max(mse_recon, 1e-12),
         **prior_fit_diagnostics(codes, prior, seed=seed),
     }
+
+
+def _decode_means(decoder, codes: np.ndarray, batch_size: int) -> np.ndarray:
+    return map_batches(lambda b, _: reconstruction_mean(decoder(b, training=False)).numpy(), codes, batch_size)
+
+
+def reconstruction_scores(x: np.ndarray, recons: np.ndarray, train_mean: np.ndarray, *, config=None,
+                          seed: int = 0) -> dict[str, float]:
+    """``recon_mse``, ``mean_image_mse``, ``recon_gain`` of reconstructions ``recons`` of ``x`` and,
+    with the spectrogram ``config``, their time structure (``loudness_corr``, ``onset_corr`` and the chance levels)."""
+    mse_recon = float(np.mean((x - recons) ** 2))
+    mse_mean = float(np.mean((x - train_mean[None]) ** 2))
+    return {**({} if config is None else correlation_summary(x, recons, config, seed=seed)),
+            "recon_mse": mse_recon, "mean_image_mse": mse_mean, "recon_gain": mse_mean / max(mse_recon, 1e-12)}
 
 
 def collapse_warning(diag: dict) -> str | None:
@@ -141,7 +148,7 @@ def collapse_warning(diag: dict) -> str | None:
 
 def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *, batch_size: int = 32,
              kl_samples: int = 4, seed: int = 0, max_clips: int | None = SUBSET_CLIPS,
-             refine_steps: int = 0) -> dict[str, Any]:
+             refine_steps: int = 0, refined_sink: dict | None = None) -> dict[str, Any]:
     """Held-out metrics of a model on a dataset split.
 
     Returns:
@@ -152,10 +159,13 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
         ``onset_corr`` (median per-clip contour correlation) and their ``*_chance`` levels (see
         :func:`diagnostics`). With ``refine_steps`` > 0 also ``"refined"``: ``recon_gain``,
         ``recon_mse``, ``loudness_corr``, ``onset_corr`` and ``seconds`` when each code is refined by
-        that many steps on its clip's posterior (:func:`vae_tfp.model.refine.refine_codes`).
+        that many steps on its clip's posterior (:func:`vae_tfp.model.refine.refine_codes`); a
+        ``refined_sink`` dict then receives ``steps``, ``rows`` and the refined reconstructions
+        (``images``), for the generation table to score without refining again.
     """
     data = open_dataset(data)
-    x = data.load(split, rows=data.sample(split, max_clips, seed=seed))  # a seeded subset of a large split
+    rows = data.sample(split, max_clips, seed=seed)
+    x = data.load(split, rows=rows)  # a seeded subset of a large split
     if not len(x):
         raise DatasetError(f"{data.path}: split {split!r} is empty: nothing to evaluate")
     def terms(batch, start):
@@ -169,9 +179,13 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
     diag = diagnostics(encoder, decoder, prior, x, data.mean_image("train"), batch_size=batch_size, config=data.config)
     dims = int(np.prod(x.shape[1:]))
     neg_elbo = recon_nll + kl
-    refined = {} if not refine_steps else {"refined": refined_reconstruction(
-        encoder, decoder, prior, x, data.mean_image("train"), refine_steps, batch_size=batch_size,
-        config=data.config, seed=seed)}
+    refined = {}
+    if refine_steps:
+        refined["refined"], images = refined_reconstruction(encoder, decoder, prior, x, data.mean_image("train"),
+                                                            refine_steps, batch_size=batch_size, config=data.config,
+                                                            seed=seed)
+        if refined_sink is not None:
+            refined_sink.update(steps=refine_steps, rows=rows, images=images)
     return {
         "split": split, "n_examples": int(len(x)), "n_clips_in_split": data.n_clips(split), "latent_dim": len(diag["kl_per_dim"]),
         "neg_elbo_nats": neg_elbo, "bits_per_dim": neg_elbo / (dims * math.log(2)),
@@ -185,22 +199,21 @@ def evaluate(encoder, decoder, prior, data: DatasetLike, split: str = "test", *,
 
 
 def refined_reconstruction(encoder, decoder, prior, x: np.ndarray, train_mean: np.ndarray, steps: int, *,
-                           batch_size: int = 32, config=None, seed: int = 0) -> dict[str, Any]:
-    """recon_gain, recon_mse (and with ``config`` the time-structure correlations) of ``x``'s
-    reconstructions from codes refined by ``steps`` optimiser steps, with the seconds it took."""
+                           batch_size: int = 32, config=None, seed: int = 0) -> tuple[dict[str, Any], np.ndarray]:
+    """``x``'s reconstructions from codes refined by ``steps`` optimiser steps, and their scores:
+    recon_gain, recon_mse (with ``config`` the time-structure correlations), how far the codes moved
+    and the seconds it took."""
     from ..model.refine import refine_codes
 
     t0 = time.perf_counter()
     means, _ = posterior_stats(encoder, x, batch_size)
     codes = refine_codes(decoder, prior, x, means, steps=steps)
-    recons = map_batches(lambda b, _: reconstruction_mean(decoder(b, training=False)).numpy(), codes, batch_size)
+    recons = _decode_means(decoder, codes, batch_size)
     seconds = time.perf_counter() - t0
-    mse_recon = float(np.mean((x - recons) ** 2))
-    time_structure = {} if config is None else correlation_summary(x, recons, config, seed=seed)
-    return {"steps": int(steps), "recon_gain": float(np.mean((x - train_mean[None]) ** 2)) / max(mse_recon, 1e-12),
-            "recon_mse": mse_recon, **{k: time_structure[k] for k in ("loudness_corr", "onset_corr") if k in time_structure},
-            "code_shift": float(np.sqrt(((codes - means) ** 2).sum(-1)).mean()),
-            "seconds": round(seconds, 1)}
+    scores = reconstruction_scores(x, recons, train_mean, config=config, seed=seed)
+    return {"steps": int(steps), **{k: scores[k] for k in ("recon_gain", "recon_mse", "loudness_corr", "onset_corr")
+                                    if k in scores},
+            "code_shift": float(np.sqrt(((codes - means) ** 2).sum(-1)).mean()), "seconds": round(seconds, 1)}, recons
 
 
 def evaluate_saved(model_dir, data: DatasetLike, split: str = "test", *, samples: int = 0,
@@ -217,11 +230,13 @@ def evaluate_saved(model_dir, data: DatasetLike, split: str = "test", *, samples
     model = load_model(model_dir)
     data = open_dataset(data)
     data.check_config(model.spectrogram_config, model_dir)
-    result = evaluate(model.encoder, model.decoder, model.prior, data, split, refine_steps=refine_steps, **kwargs)
+    refined = {}
+    result = evaluate(model.encoder, model.decoder, model.prior, data, split, refine_steps=refine_steps,
+                      refined_sink=refined, **kwargs)
     if samples:
         from .sample_metrics import evaluate_samples
 
         result["samples"] = evaluate_samples(model, data, split=split, n_samples=samples,
                                              temperatures=temperatures, judges=judges, log=log,
-                                             refine_steps=refine_steps)
+                                             refine_steps=refine_steps, refined=refined)
     return result

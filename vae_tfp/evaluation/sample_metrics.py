@@ -280,26 +280,34 @@ def score(reference: Reference, images: np.ndarray, *, fid_size: int | None = No
 
 def sample_sets(model, data: DatasetLike, *, split: str = "test", n_samples: int = 256,
                 temperatures=DEFAULT_TEMPERATURES, per_component: bool = True, seed: int = 0,
-                mean_image: np.ndarray | None = None, refine_steps: int = 0) -> dict[str, np.ndarray]:
+                mean_image: np.ndarray | None = None, refine_steps: int = 0,
+                refined: dict | None = None) -> dict[str, np.ndarray]:
     """The image sets a model's table scores: name → images [n, H, W, 1].
 
     ``real (held-out)`` and ``dataset mean`` calibrate; then ``reconstructions`` of the held-out
     split, ``prior T=...`` per temperature, ``interpolation midpoints`` between random held-out
     pairs, and ``component k`` (prior samples of one mixture component each, for the
-    ``MAX_COMPONENT_ROWS`` heaviest components).
+    ``MAX_COMPONENT_ROWS`` heaviest components). ``refine_steps`` > 0 adds ``reconstructions
+    (refined N)``: the held-out clips decoded from codes refined by N steps
+    (:func:`~vae_tfp.apps.generate.encode`), taken from ``refined`` (what
+    :func:`~vae_tfp.evaluation.diagnostics.evaluate` left in its ``refined_sink``) when it holds
+    the same steps and clips.
     """
     from ..apps.generate import decode, encode
     from ..model.prior import sample_prior
 
     data = open_dataset(data)
-    real = data.load(split, rows=data.sample(split, SUBSET_CLIPS, seed=seed))  # a seeded subset of a large split
+    rows = data.sample(split, SUBSET_CLIPS, seed=seed)
+    real = data.load(split, rows=rows)  # a seeded subset of a large split
     if len(real) < 2:
         raise DatasetError(f"{data.path}: split {split!r} has {len(real)} clips; scoring needs at least 2")
     mean = data.mean_image("train") if mean_image is None else mean_image
     sets = {"real (held-out)": real, "dataset mean": np.repeat(mean[None], max(n_samples, 2), axis=0)}
     means, _ = encode(model, real)
     sets["reconstructions"] = decode(model, means)
-    if refine_steps:
+    if refine_steps and refined and refined.get("steps") == refine_steps and np.array_equal(refined["rows"], rows):
+        sets[refined_set(refine_steps)] = refined["images"]
+    elif refine_steps:
         sets[refined_set(refine_steps)] = decode(model, encode(model, real, refine_steps=refine_steps)[0])
     for t in temperatures:
         sets[f"prior T={t:g}"] = decode(model, sample_prior(model, n_samples, seed=seed, temperature=t))
@@ -423,7 +431,7 @@ def refined_set(steps: int) -> str:
 def evaluate_samples(model, data: DatasetLike, *, split: str = "test", n_samples: int = 256,
                      temperatures=DEFAULT_TEMPERATURES, per_component: bool = True, seed: int = 0,
                      reference: Reference | None = None, judges: bool | None = None, judge_n: int = JUDGE_N,
-                     log=print, refine_steps: int = 0) -> dict[str, Any]:
+                     log=print, refine_steps: int = 0, refined: dict | None = None) -> dict[str, Any]:
     """The generation table of a loaded model (encoder, decoder and prior) on a dataset.
 
     With ``judges`` (default: when their packages are installed) every row also holds the
@@ -446,7 +454,7 @@ def evaluate_samples(model, data: DatasetLike, *, split: str = "test", n_samples
     reference = reference or build_reference(data, seed=seed, log=log)
     sets = sample_sets(model, data, split=split, n_samples=n_samples, temperatures=temperatures,
                        per_component=per_component, seed=seed, mean_image=reference.mean_image,
-                       refine_steps=refine_steps)
+                       refine_steps=refine_steps, refined=refined)
     floor = len(sets["real (held-out)"])
     rows = [{"set": name, **score(reference, images, fid_size=floor)} for name, images in sets.items()]
     # time structure of the reconstructions, clip by clip; the held-out row: a different clip (chance)
