@@ -305,7 +305,10 @@ def fast_griffin_lim_tf(magnitude, phase, config: SpectrogramConfig, *, n_iter: 
         angles = rebuilt - alpha * previous
         return i + 1, angles / tf.cast(tf.abs(angles) + 1e-16, tf.complex64), rebuilt
 
-    # an explicit loop, not autograph's: this also runs in code autograph does not convert (a replica's step)
+    # An explicit loop, not autograph's: this also runs in code autograph does not convert (a replica's
+    # step). Its trip count is static (maximum_iterations): under a gradient tape the loop records
+    # accumulators, which XLA compiles only at a fixed size (sharpen --jit with the consistency term).
     angles = tf.complex(tf.cos(phase), tf.sin(phase))
-    _, angles, _ = tf.while_loop(lambda i, *_: i < n_iter, step, (tf.constant(0), angles, tf.zeros_like(angles)))
+    _, angles, _ = tf.while_loop(lambda i, *_: i < n_iter, step, (tf.constant(0), angles, tf.zeros_like(angles)),
+                                 maximum_iterations=n_iter)
     return angles
