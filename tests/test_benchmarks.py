@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import math
 import os
 import runpy
 import subprocess
@@ -273,3 +274,18 @@ def test_refine_benchmark_starts_from_the_encoder_and_moves_the_codes(tmp_path, 
     assert rows[(None, 0)]["code_shift"] == 0 and rows[(0.05, 5)]["code_shift"] > rows[(0.01, 5)]["code_shift"] > 0
     assert rows[(None, 0)]["recon_gain"] == pytest.approx(  # step 0 is what evaluate reports
         evaluate_saved(trained_tiny, tiny_dataset, "val", log=lambda _: None)["recon_gain"], rel=1e-3)
+
+
+def test_encoder_fit_trains_the_encoder_alone_from_the_saved_model(tmp_path, tiny_dataset, trained_tiny):
+    from vae_tfp.evaluation.diagnostics import evaluate_saved
+
+    saved = evaluate_saved(trained_tiny, tiny_dataset, "val", log=lambda _: None)["recon_gain"]
+    for objective, extra in (("elbo", ["--augment"]), ("map", [])):
+        out = run(tmp_path, "encoder_fit.py", "--model", str(trained_tiny), "--data", str(tiny_dataset),
+                  "--objective", objective, *extra, "--epochs", "2", "--batch-size", "4", "--lr", "1e-3",
+                  "--splits", "val", "train", "--clips", "100", "--name", objective)
+        epochs = out["epochs"]
+        assert [r["epoch"] for r in epochs] == [0, 1, 2] and out["decoder_and_prior_unchanged"]
+        assert epochs[0]["val"]["recon_gain"] == pytest.approx(saved, rel=1e-3)  # epoch 0 is the saved model
+        assert epochs[2]["train"]["recon_gain"] != epochs[0]["train"]["recon_gain"]  # the encoder moved
+        assert all(math.isfinite(r["loss"]) for r in epochs[1:])
