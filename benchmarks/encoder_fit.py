@@ -27,11 +27,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine  # noqa: E402
 
 
-def augment(x, tf):
+def augment(x, tf, db_range: float):
     """A level change on the sounding pixels, and for half the clips the louder-of-two mix with a
-    time-shifted other clip of the batch (images in [0, 1], linear in dB)."""
+    time-shifted other clip of the batch (images in [0, 1], linear in dB over ``db_range``)."""
     n, frames = tf.shape(x)[0], tf.shape(x)[2]
-    db_range = 86.0  # max_db - min_db of the spectrogram presets: a gain in dB over the image's range
     gain = tf.random.uniform([n, 1, 1, 1], -10.0, 6.0) / db_range
     x = tf.where(x > 0, tf.clip_by_value(x + gain, 0.0, 1.0), x)
     other = tf.roll(x, shift=tf.random.uniform([], 1, tf.maximum(n, 2), tf.int32), axis=0)
@@ -94,7 +93,7 @@ def main():
     @tf.function(jit_compile=True)
     def step(x):
         if args.augment:
-            x = augment(x, tf)
+            x = augment(x, tf, data.config.db_range)
         with tf.GradientTape() as tape:
             if args.objective == "elbo":
                 terms = vae._terms(x, training=True)
