@@ -27,10 +27,11 @@ demo: $(STAMP)
 # Two pytest workers (pytest-xdist), each test file kept on one worker so that module fixtures
 # (the JupyterLab server, trained models) are built once: on the 2-core CI machine the suite took
 # 7.6 min this way against 11.5-13.5 min in one process (much of it is waiting: browsers,
-# subprocesses, numba compiling). TEST_WORKERS=0 runs it in one process.
+# subprocesses, numba compiling). TEST_WORKERS=0 runs it in one process. --no-loadscope-reorder: the
+# files go out heaviest first, in the order tests/conftest.py gives them (HEAVY_FIRST).
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
