@@ -1,39 +1,55 @@
 """Label-conditioned generation (vae_tfp.model.conditional) on the tiny set's two tone families."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vae_tfp.apps.cli import main
+from vae_tfp.config import model_preset
 from vae_tfp.data.dataset import open_dataset
 from vae_tfp.errors import ConfigError, ModelFileError
 from vae_tfp.model.conditional import fit_conditional, load_conditional, parse_where
 from vae_tfp.model.prior import sample_prior
 from vae_tfp.model.prior_fit import fit_prior_saved
 from vae_tfp.model.saving import load_model
+from vae_tfp.model.training import train
 
 
 @pytest.fixture(scope="module")
-def conditioned(trained_tiny, tiny_dataset, tmp_path_factory):
+def conditioned(tiny_dataset, tmp_path_factory):
+    """A tiny model of its own, trained until the two tone families' codes separate, with a fitted prior and a
+    conditional prior. A sampler can be only as label-specific as the codes: after the 3 epochs of
+    ``trained_tiny``, posterior draws fell nearer their own family's centre 50-97 % of the time over training
+    seeds 0-7 (and the samplers passed on 2 of 8); after 10 epochs 97-100 % (all 8)."""
     model_dir = tmp_path_factory.mktemp("conditioned") / "m"
-    shutil.copytree(trained_tiny, model_dir)
+    train(tiny_dataset, model_dir, model_preset("tiny"), epochs=10, batch_size=8, verbose=0, log=lambda _: None,
+          tensorboard=False)
     fit_prior_saved(model_dir, tiny_dataset, num_modes=4)  # components on the codes, as `train --fit-prior` leaves them
     record = fit_conditional(model_dir, tiny_dataset)
     assert set(record["fields"]["label"]) == {"high", "low"} and record["n_clips"] == sum(record["fields"]["label"].values())
+    cond = load_conditional(model_dir)
+    draws = cond.means + cond.scales * np.random.default_rng(0).standard_normal(cond.means.shape)
+    assert _nearer_own_centre(cond, draws, cond.values["label"]).mean() >= 0.95, "the fixture's codes do not separate"
     return model_dir
+
+
+def _nearer_own_centre(cond, z, labels):
+    """Per latent in ``z`` [n, D]: is it nearer the centre of its label's codes than the other label's?"""
+    centre = {v: cond.means[cond.values["label"] == v].mean(axis=0) for v in ("low", "high")}
+    own = np.stack([centre[v] for v in labels])
+    other = np.stack([centre["high" if v == "low" else "low"] for v in labels])
+    return np.linalg.norm(z - own, axis=1) < np.linalg.norm(z - other, axis=1)
 
 
 @pytest.mark.parametrize("method", ["components", "em"])
 def test_each_label_yields_its_own_cluster(conditioned, method):
     cond = load_conditional(conditioned)
     model = load_model(conditioned, parts=("prior",))
-    centre = {v: cond.means[cond.values["label"] == v].mean(axis=0) for v in ("low", "high")}
-    for value, other in (("low", "high"), ("high", "low")):
+    for value in ("low", "high"):
         z = sample_prior(model, 64, where={"label": value}, method=method, seed=1)
         assert z.shape == (64, model.config.latent_dim)
-        near = np.linalg.norm(z - centre[value], axis=1) < np.linalg.norm(z - centre[other], axis=1)
+        near = _nearer_own_centre(cond, z, [value] * len(z))
         assert near.mean() >= 0.8, (value, method, near.mean())
     again = sample_prior(model, 64, where={"label": "low"}, method=method, seed=1)
     np.testing.assert_array_equal(again, sample_prior(model, 64, where={"label": "low"}, method=method, seed=1))
