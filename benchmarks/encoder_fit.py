@@ -47,6 +47,7 @@ def main():
     from vae_tfp.data.dataset import open_dataset
     from vae_tfp.evaluation.diagnostics import reconstruction_scores
     from vae_tfp.model.networks import VAE, map_batches, posterior_stats, reconstruction_mean
+    from vae_tfp.model.refine import negative_log_posterior
     from vae_tfp.model.saving import load_weights_into, read_model_info
 
     ap = argparse.ArgumentParser()
@@ -70,7 +71,8 @@ def main():
     vae = VAE(cfg, seed=args.seed, xla=True)  # XLA: the upsampling whose gradient XLA compiles
     vae(tf.zeros((1,) + cfg.input_shape))
     load_weights_into(vae, args.model)
-    frozen = [v.numpy() for v in vae.decoder.variables + list(vae.prior.trainable_variables)]
+    frozen_variables = vae.decoder.variables + list(vae.prior.trainable_variables)
+    frozen = [v.numpy() for v in frozen_variables]
     mean_image = data.mean_image("train")
     probes = {s: data.load(s, rows=data.sample(s, args.clips, seed=args.seed)).astype(np.float32)
               for s in args.splits if data.n_clips(s)}
@@ -96,11 +98,10 @@ def main():
             x = augment(x, tf, data.config.db_range)
         with tf.GradientTape() as tape:
             if args.objective == "elbo":
-                terms = vae._terms(x, training=True)
-                loss = terms["recon"] + cfg.beta * terms["kl_penalty"]
+                loss = vae.loss_from(vae._terms(x, training=True), cfg.beta)
             else:
                 mu = vae.encoder(x, training=True).mean()
-                loss = -tf.reduce_mean(vae.decoder(mu, training=True).log_prob(x) + vae.prior.log_prob(mu))
+                loss = tf.reduce_mean(negative_log_posterior(vae.decoder, vae.prior, x, mu, training=True))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
@@ -113,8 +114,7 @@ def main():
             losses.append(float(step(x)))
         rows.append({"epoch": epoch, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0, **score()})
         print(rows[-1], file=sys.stderr, flush=True)
-    unchanged = all(np.array_equal(a, b.numpy()) for a, b in
-                    zip(frozen, vae.decoder.variables + list(vae.prior.trainable_variables)))
+    unchanged = all(np.array_equal(a, v.numpy()) for a, v in zip(frozen, frozen_variables))
     emit(args.name, {"benchmark": "encoder_fit", "machine": machine(), "model": args.model, "data": args.data,
                      "objective": args.objective, "augment": args.augment, "lr": args.lr,
                      "batch_size": args.batch_size, "steps_per_epoch": steps, "clips": args.clips,

@@ -361,6 +361,11 @@ class VAE(keras.Model):
         prior_nll = -tf.reduce_mean(self.prior.log_prob(tf.stop_gradient(z)))
         return {"recon": recon, "kl": kl, "kl_penalty": penalty, "prior_nll": prior_nll}
 
+    @staticmethod
+    def loss_from(terms: dict[str, tf.Tensor], beta) -> tf.Tensor:
+        """What the encoder and decoder minimise: ``recon + beta * kl_penalty``."""
+        return terms["recon"] + beta * terms["kl_penalty"]
+
     def _update(self, terms, loss, beta):
         for name, value in {**terms, "loss": loss, "neg_elbo": terms["recon"] + terms["kl"]}.items():
             self.trackers[name].update_state(value)
@@ -373,7 +378,7 @@ class VAE(keras.Model):
         loss_scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             terms = self._terms(x, training=True)
-            loss = terms["recon"] + beta * terms["kl_penalty"]
+            loss = self.loss_from(terms, beta)
             # The prior's term reaches only the prior's variables, at full weight whatever beta is.
             objective = loss + terms["prior_nll"]
             # Under a distribution strategy each replica's gradient is summed: scale to the global mean.
@@ -390,7 +395,7 @@ class VAE(keras.Model):
         x = data[0] if isinstance(data, tuple) else data
         terms = self._terms(x, training=False)
         beta = tf.constant(self.config.beta, tf.float32)
-        return self._update(terms, terms["recon"] + beta * terms["kl_penalty"], beta)
+        return self._update(terms, self.loss_from(terms, beta), beta)
 
 
 def make_optimizer(config: ModelConfig, *, clip_norm: float | None = None,

@@ -30,6 +30,13 @@ REFINE_LEARNING_RATE = 0.03  # Adam's step in latent units (benchmarks/refine.py
 REFINE_BATCH = 16
 
 
+def negative_log_posterior(decoder: keras.Model, prior, images, codes, *, training: bool = False) -> tf.Tensor:
+    """Each clip's ``-log p(x|z) - log p(z)`` (float32 [n]): what refinement minimises per clip
+    (and what ``benchmarks/encoder_fit.py`` trains an encoder on at its posterior mean)."""
+    nll = -tf.cast(decoder(codes, training=training).log_prob(images), tf.float32)
+    return nll - tf.cast(prior.log_prob(codes), tf.float32)
+
+
 def refine_codes(decoder: keras.Model, prior, images: np.ndarray, codes: np.ndarray, *, steps: int,
                  learning_rate: float = REFINE_LEARNING_RATE, batch_size: int = REFINE_BATCH) -> np.ndarray:
     """``codes`` [n, D] (the encoder's posterior means of ``images`` [n, H, W, 1]) after ``steps`` Adam
@@ -54,8 +61,7 @@ def refine_codes(decoder: keras.Model, prior, images: np.ndarray, codes: np.ndar
         z = tf.Variable(batch)
 
         def loss():
-            nll = -tf.cast(decoder(z, training=False).log_prob(x), tf.float32)
-            return tf.reduce_sum(nll - tf.cast(prior.log_prob(z), tf.float32))  # a sum: each clip's own gradient
+            return tf.reduce_sum(negative_log_posterior(decoder, prior, x, z))  # a sum: each clip's own gradient
 
         tfp.math.minimize(loss, num_steps=int(steps), optimizer=keras.optimizers.Adam(learning_rate),
                           trainable_variables=[z], trace_fn=lambda _: ())
