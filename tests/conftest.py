@@ -113,14 +113,15 @@ def pytest_terminal_summary(terminalreporter):
 
 
 # The heaviest files first, heaviest at the top (seconds in one 2-worker run on the 2-core CI machine,
-# `pytest --durations=0`, summed by file: browser 216, distribute 193, training 161, adversarial 138,
-# benchmarks 120, faults 101, time_structure 69, devices 60; the other 27 files 333 together). With
+# `pytest --durations=0`, summed by file: browser 216, training 161, adversarial 138, benchmarks 120,
+# faults 101, time_structure 69, devices 60; the other 27 files 333 together; distribute 193 then,
+# about 125 since its runs share processes). With
 # `--no-loadscope-reorder` (Makefile) pytest-xdist hands the files to its workers in this order.
 # Its default orders them by number of tests, which left the one-test, 100-second fault suite for
 # last, on one worker while the other idled. A file missing from the list runs after these, in
 # collection order; a stale list costs minutes, never a result.
-HEAVY_FIRST = ("tests/apps/test_browser.py", "tests/model/test_distribute.py", "tests/model/test_training.py",
-               "tests/model/test_adversarial.py", "tests/test_benchmarks.py", "tests/test_faults.py",
+HEAVY_FIRST = ("tests/apps/test_browser.py", "tests/model/test_training.py", "tests/model/test_adversarial.py",
+               "tests/model/test_distribute.py", "tests/test_benchmarks.py", "tests/test_faults.py",
                "tests/evaluation/test_time_structure.py", "tests/model/test_devices.py")
 
 
