@@ -42,7 +42,8 @@ def test_samples_are_the_tempered_mixtures_own(trained_tiny):
     # Which component each draw lies nearest, against the same for draws of the tempered mixture made here
     # with numpy (components may overlap, so nearest is not membership: compare like with like).
     rng = np.random.default_rng(0)
-    member = rng.choice(len(locs), size=len(z), p=mixture_weights(m.prior) / mixture_weights(m.prior).sum())
+    weights = mixture_weights(m.prior)
+    member = rng.choice(len(locs), size=len(z), p=weights / weights.sum())
     reference = locs[member] + 0.5 * scales[member] * rng.standard_normal(z.shape)
 
     def nearest(draws):

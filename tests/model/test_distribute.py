@@ -31,9 +31,11 @@ def local(tiny_dataset, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_workers(tiny_dataset, tmp_path_factory):
-    """The two worker processes' runs of distributed_run.py (``multiworker``, ``multiworker-chunks``), per worker."""
+    """The two worker processes' runs of distributed_run.py (``multiworker``, ``multiworker-chunks``): per run
+    name, each worker's result; their models are under ``two_workers["root"]``."""
     root = tmp_path_factory.mktemp("workers")
-    return [json.loads(out) for out in _two_workers(RUN + ["multiworker", str(tiny_dataset), str(root)])] + [root]
+    outs = [json.loads(out) for out in _two_workers(RUN + ["multiworker", str(tiny_dataset), str(root)])]
+    return {**{name: [out[name] for out in outs] for name in outs[0]}, "root": root}
 
 
 def _close(a, b, rel):
@@ -89,7 +91,7 @@ def test_the_command_line_trains_on_two_workers(tiny_dataset, tmp_path):
 def test_multi_worker_on_localhost(local, two_workers):
     """One chunk of shards: each worker reads them all and keeps its share of the examples, so the
     global batches are the single device's."""
-    outs, root, single = [w["multiworker"] for w in two_workers[:2]], two_workers[2], local["single"]
+    outs, root, single = two_workers["multiworker"], two_workers["root"], local["single"]
     assert all(o["replicas"] == 2 for o in outs)
     assert outs[0]["loss"] == outs[1]["loss"]  # the workers agree with each other exactly
     assert _close(outs[0]["recon"], single["recon"], 0.1), (outs[0], single)
@@ -103,7 +105,7 @@ def test_each_worker_reads_its_own_chunks(local, two_workers, tiny_dataset):
     from vae_tfp.data.dataset import open_dataset
 
     n_train = open_dataset(tiny_dataset).n_clips("train")
-    outs, root = [w["multiworker-chunks"] for w in two_workers[:2]], two_workers[2]
+    outs, root = two_workers["multiworker-chunks"], two_workers["root"]
     assert outs[0]["loss"] == outs[1]["loss"] and all(o["replicas"] == 2 for o in outs)
     seen = [set(o["train_positions"]) for o in outs]
     assert seen[0] and seen[1] and not seen[0] & seen[1] and seen[0] | seen[1] == set(range(n_train)), seen
