@@ -27,6 +27,27 @@ def test_parts_load_separately(trained_tiny):
     assert enc.decoder is None and enc.prior is None
 
 
+
+def test_some_parts_load_under_another_encoder(trained_tiny):
+    """load_weights_into(parts=...): a saved decoder and prior under a fresh, wider encoder
+    (benchmarks/encoder_fit.py --encoder-width); the encoder keeps its own initial weights."""
+    from vae_tfp.model.networks import VAE
+    from vae_tfp.model.saving import load_weights_into
+
+    saved = load_model(trained_tiny)
+    wider = saved.config.replace(encoder=tuple(b._replace(filters=2 * b.filters) for b in saved.config.encoder))
+    vae = VAE(wider, seed=0)
+    vae(np.zeros((1,) + wider.input_shape, np.float32))
+    fresh = [w.copy() for w in vae.encoder.get_weights()]
+    load_weights_into(vae, trained_tiny, ("decoder", "prior"))
+    for a, b in zip(vae.decoder.get_weights(), saved.decoder.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for name, var in prior_variables(saved.prior).items():
+        np.testing.assert_array_equal(prior_variables(vae.prior)[name].numpy(), var.numpy())
+    assert all(np.array_equal(a, b) for a, b in zip(vae.encoder.get_weights(), fresh))
+    with pytest.raises(ModelFileError, match="encoder.weights.h5: weights do not fit"):
+        load_weights_into(vae, trained_tiny, ("encoder",))
+
 DECODE_SCRIPT = r"""
 import sys, numpy as np, tensorflow as tf
 from vae_tfp.model.saving import load_model

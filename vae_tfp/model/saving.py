@@ -416,18 +416,22 @@ def decoder_noise(info: ModelInfo, stage: int | None = None) -> dict:
     return {"noise": config.decoder_noise, "noise_gain": config.noise_lr_multiplier}
 
 
-def load_weights_into(vae, path: str | os.PathLike) -> ModelInfo:
-    """Warm start: copies a saved model's encoder, stage-1 decoder and prior into a built
-    :class:`~vae_tfp.model.networks.VAE` of the same architecture (``train(init_from=...)``).
+def load_weights_into(vae, path: str | os.PathLike,
+                      parts: Iterable[str] = ("encoder", "decoder", "prior")) -> ModelInfo:
+    """Warm start: copies a saved model's encoder, stage-1 decoder and prior (or the ``parts`` asked
+    for) into a built :class:`~vae_tfp.model.networks.VAE` whose parts have the same architecture
+    (``train(init_from=...)``; ``benchmarks/encoder_fit.py`` loads a decoder and prior under a new encoder).
 
     Raises:
         ModelFileError: naming the folder or file that is missing, corrupt or of another architecture.
     """
     info = read_model_info(path)
-    files = {p: _check_file(info, p, decoder_file(info, 1) if p == "decoder" else None) for p in WEIGHT_FILES}
-    _load_keras_weights(vae.encoder, files["encoder"])
-    _load_keras_weights(vae.decoder, files["decoder"])
-    load_prior_weights(vae.prior, files["prior"])
+    files = {p: _check_file(info, p, decoder_file(info, 1) if p == "decoder" else None) for p in parts}
+    for part in ("encoder", "decoder"):
+        if part in files:
+            _load_keras_weights(getattr(vae, part), files[part])
+    if "prior" in files:
+        load_prior_weights(vae.prior, files["prior"])
     return info
 
 
