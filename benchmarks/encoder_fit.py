@@ -15,6 +15,11 @@ offset, as the dB image of a sum of two sounds roughly is): inputs unlike the tr
 encoder whose failure is on unseen tracks. After every epoch, recon_gain and the time contours of
 each split's seeded clips (``--clips``), and the codes' median log-density under the prior.
 
+``--mask`` (with ``map``) trains a *denoising* encoder: SpecAugment's masks (Park et al. 2019: two
+bands of up to 40 bins and two stretches of up to 40 frames set to silence) on the encoder's input
+only, the clean clip as the target, so it must infer what it cannot see, as on an unseen track
+(the widths scale with the image: 40 of 512).
+
 ``--encoder-width W`` asks the other question of Cremer et al. (2018), whose amortisation gap
 shrinks with the encoder's capacity: a *fresh* encoder, every block's filters times W (1 = the same
 architecture from scratch, the control), trained against the saved decoder and prior. ``--save DIR``
@@ -45,6 +50,24 @@ def augment(x, tf, db_range: float):
     return mix * tf.maximum(x, other) + (1 - mix) * x
 
 
+def spec_mask(x, tf, n_masks: int = 2, fraction: float = 40 / 512):
+    """SpecAugment-style masks, per clip: ``n_masks`` frequency bands and ``n_masks`` time stretches,
+    each up to ``fraction`` of its axis wide (40 of 512), set to 0 (silence) in images [n, bins, frames, 1]."""
+    n = tf.shape(x)[0]
+    keep = tf.ones_like(x)
+    for axis in (1, 2):
+        size = int(x.shape[axis])
+        width = max(1, round(fraction * size))
+        pos = tf.range(size)
+        for _ in range(n_masks):
+            w = tf.random.uniform([n], 0, width + 1, tf.int32)
+            start = tf.random.uniform([n], 0, size - width + 1, tf.int32)
+            inside = (pos[None] >= start[:, None]) & (pos[None] < (start + w)[:, None])  # [n, size]
+            shape = [-1, size, 1, 1] if axis == 1 else [-1, 1, size, 1]
+            keep = keep * tf.reshape(1.0 - tf.cast(inside, x.dtype), shape)
+    return x * keep
+
+
 def main():
     import numpy as np
     import tensorflow as tf
@@ -61,6 +84,7 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--objective", choices=("elbo", "map"), default="elbo")
     ap.add_argument("--augment", action="store_true")
+    ap.add_argument("--mask", action="store_true", help="with --objective map: masked input, clean target")
     ap.add_argument("--encoder-width", type=float, default=None,
                     help="a fresh encoder with every block's filters times this (default: the saved encoder)")
     ap.add_argument("--save", default=None, help="write the result as a model folder here")
@@ -73,6 +97,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="encoder_fit")
     args = ap.parse_args()
+    if args.mask and args.objective != "map":
+        ap.error("--mask needs --objective map (the clean clip is the target)")
     cfg = read_model_info(args.model).model_config  # the step's loss weighs KL by beta: no warm-up
     if args.encoder_width is not None:
         cfg = cfg.replace(encoder=tuple(b._replace(filters=max(1, round(b.filters * args.encoder_width)))
@@ -113,7 +139,7 @@ def main():
             if args.objective == "elbo":
                 loss = vae.loss_from(vae._terms(x, training=True), cfg.beta)
             else:
-                mu = vae.encoder(x, training=True).mean()
+                mu = vae.encoder(spec_mask(x, tf) if args.mask else x, training=True).mean()
                 loss = tf.reduce_mean(negative_log_posterior(vae.decoder, vae.prior, x, mu, training=True))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
@@ -131,7 +157,7 @@ def main():
     if args.save:
         save_model(vae, args.save, history=rows, training={"benchmark": "encoder_fit", "from": args.model, **vars(args)})
     emit(args.name, {"benchmark": "encoder_fit", "machine": machine(), "model": args.model, "data": args.data,
-                     "objective": args.objective, "augment": args.augment, "lr": args.lr,
+                     "objective": args.objective, "augment": args.augment, "mask": args.mask, "lr": args.lr,
                      "encoder_width": args.encoder_width, "encoder_parameters": vae.encoder.count_params(),
                      "batch_size": args.batch_size, "steps_per_epoch": steps, "clips": args.clips,
                      "decoder_and_prior_unchanged": unchanged, "epochs": rows})

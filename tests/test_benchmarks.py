@@ -280,7 +280,7 @@ def test_encoder_fit_trains_the_encoder_alone_from_the_saved_model(tmp_path, tin
     from vae_tfp.evaluation.diagnostics import evaluate_saved
 
     saved = evaluate_saved(trained_tiny, tiny_dataset, "val", log=lambda _: None)["recon_gain"]
-    for objective, extra in (("elbo", ["--augment"]), ("map", [])):
+    for objective, extra in (("elbo", ["--augment"]), ("map", ["--mask"])):
         out = run(tmp_path, "encoder_fit.py", "--model", str(trained_tiny), "--data", str(tiny_dataset),
                   "--objective", objective, *extra, "--epochs", "2", "--batch-size", "4", "--lr", "1e-3",
                   "--splits", "val", "train", "--clips", "100", "--name", objective)
@@ -289,3 +289,41 @@ def test_encoder_fit_trains_the_encoder_alone_from_the_saved_model(tmp_path, tin
         assert epochs[0]["val"]["recon_gain"] == pytest.approx(saved, rel=1e-3)  # epoch 0 is the saved model
         assert epochs[2]["train"]["recon_gain"] != epochs[0]["train"]["recon_gain"]  # the encoder moved
         assert all(math.isfinite(r["loss"]) for r in epochs[1:])
+
+
+def test_spec_mask_silences_bands_and_stretches_within_their_width():
+    import numpy as np
+    import tensorflow as tf
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from encoder_fit import spec_mask
+
+    tf.random.set_seed(0)
+    masked = spec_mask(tf.ones((64, 64, 128, 1)), tf).numpy()[..., 0]
+    silent_rows, silent_cols = (masked == 0).all(axis=2), (masked == 0).all(axis=1)  # whole bins, frames
+    assert ((masked == 0) == (silent_rows[:, :, None] | silent_cols[:, None, :])).all()  # nothing else
+    assert silent_rows.sum(axis=1).max() <= 2 * 5 and silent_cols.sum(axis=1).max() <= 2 * 10  # 40/512 of 64, 128
+    assert silent_rows.any(axis=1).mean() > 0.5 and silent_cols.any(axis=1).mean() > 0.5  # clips differ
+    assert len({tuple(r) for r in silent_cols}) > 32
+
+
+def test_encoder_fit_trains_a_fresh_wider_encoder_against_the_saved_decoder_and_prior(tmp_path, tiny_dataset,
+                                                                                      trained_tiny):
+    import numpy as np
+
+    from vae_tfp.evaluation.diagnostics import evaluate_saved
+    from vae_tfp.model.saving import load_model
+
+    out = run(tmp_path, "encoder_fit.py", "--model", str(trained_tiny), "--data", str(tiny_dataset),
+              "--encoder-width", "2", "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--splits", "val",
+              "--clips", "100", "--save", str(tmp_path / "wide"), "--name", "wide")
+    epochs = out["epochs"]
+    assert out["decoder_and_prior_unchanged"]
+    assert epochs[0]["val"]["recon_gain"] < epochs[2]["val"]["recon_gain"]  # a fresh encoder that learns
+    wide, saved = load_model(tmp_path / "wide"), load_model(trained_tiny)
+    assert [b.filters for b in wide.config.encoder] == [2 * b.filters for b in saved.config.encoder]
+    assert out["encoder_parameters"] == wide.encoder.count_params() > saved.encoder.count_params()
+    for a, b in zip(wide.decoder.get_weights(), saved.decoder.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert evaluate_saved(tmp_path / "wide", tiny_dataset, "val", log=lambda _: None)["recon_gain"] == pytest.approx(
+        epochs[2]["val"]["recon_gain"], rel=1e-3)  # the folder holds what was trained
