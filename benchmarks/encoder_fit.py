@@ -26,7 +26,7 @@ architecture from scratch, the control), trained against the saved decoder and p
 writes the result as a model folder (the saved decoder and prior, the new encoder and its config).
 
     python benchmarks/encoder_fit.py --model saved_models/music --data data/singularity --objective elbo --epochs 5
-    python benchmarks/encoder_fit.py --model saved_models/music --data data/singularity --encoder-width 2 --lr 1e-3 --epochs 12 --save outputs/music_wide
+    python benchmarks/encoder_fit.py --model saved_models/music --data data/singularity --encoder-width 2 --lr 1e-3 --epochs 10 --save outputs/music_wide2
 """
 
 import argparse
