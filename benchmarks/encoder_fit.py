@@ -155,7 +155,7 @@ def main():
         print(rows[-1], file=sys.stderr, flush=True)
     unchanged = all(np.array_equal(a, v.numpy()) for a, v in zip(frozen, frozen_variables))
     if args.save:
-        save_model(vae, args.save, history=rows, training={"benchmark": "encoder_fit", "from": args.model, **vars(args)})
+        save_model(vae, args.save, history=rows, training={"benchmark": "encoder_fit", **vars(args)})  # vars: the --model it started from
     emit(args.name, {"benchmark": "encoder_fit", "machine": machine(), "model": args.model, "data": args.data,
                      "objective": args.objective, "augment": args.augment, "mask": args.mask, "lr": args.lr,
                      "encoder_width": args.encoder_width, "encoder_parameters": vae.encoder.count_params(),

@@ -27,7 +27,6 @@ def test_parts_load_separately(trained_tiny):
     assert enc.decoder is None and enc.prior is None
 
 
-
 def test_some_parts_load_under_another_encoder(trained_tiny):
     """load_weights_into(parts=...): a saved decoder and prior under a fresh, wider encoder
     (benchmarks/encoder_fit.py --encoder-width); the encoder keeps its own initial weights."""
@@ -47,6 +46,7 @@ def test_some_parts_load_under_another_encoder(trained_tiny):
     assert all(np.array_equal(a, b) for a, b in zip(vae.encoder.get_weights(), fresh))
     with pytest.raises(ModelFileError, match="encoder.weights.h5: weights do not fit"):
         load_weights_into(vae, trained_tiny, ("encoder",))
+
 
 DECODE_SCRIPT = r"""
 import sys, numpy as np, tensorflow as tf
