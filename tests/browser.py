@@ -211,17 +211,34 @@ def run_all_cells(page, timeout_s: float = 900.0, *, wait: bool = True) -> None:
 
 def wait_until_run(page, timeout_s: float = 900.0) -> None:
     """Waits until the kernel is idle with every code cell executed (or a traceback shown: Run All
-    stops there)."""
-    page.wait_for_function(
-        """() => {
-          const PANEL = '%s';
-          const prompts = [...document.querySelectorAll(PANEL + ' .jp-CodeCell .jp-InputArea-prompt')];
-          const k = document.querySelector(PANEL + ' .jp-Notebook-ExecutionIndicator');
-          const idle = k && k.getAttribute('data-status') === 'idle';
-          const failed = [...document.querySelectorAll(PANEL + ' .jp-OutputArea-output')]
-            .some(o => /Traceback \\(most recent call last\\)/.test(o.innerText || ''));
-          return idle && prompts.length > 0 && (failed || prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
-        }""" % PANEL, timeout=timeout_s * 1000, polling=1000)
+    stops there). On timeout, one line says what the notebook showed: the kernel's status and which
+    cells had not run (a hang costs the whole timeout, so it must at least say where)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            """() => {
+              const PANEL = '%s';
+              const prompts = [...document.querySelectorAll(PANEL + ' .jp-CodeCell .jp-InputArea-prompt')];
+              const k = document.querySelector(PANEL + ' .jp-Notebook-ExecutionIndicator');
+              const idle = k && k.getAttribute('data-status') === 'idle';
+              const failed = [...document.querySelectorAll(PANEL + ' .jp-OutputArea-output')]
+                .some(o => /Traceback \\(most recent call last\\)/.test(o.innerText || ''));
+              return idle && prompts.length > 0 && (failed || prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
+            }""" % PANEL, timeout=timeout_s * 1000, polling=1000)
+    except PlaywrightTimeout:
+        state = page.evaluate(
+            """() => {
+              const PANEL = '%s';
+              const k = document.querySelector(PANEL + ' .jp-Notebook-ExecutionIndicator');
+              const prompts = [...document.querySelectorAll(PANEL + ' .jp-CodeCell .jp-InputArea-prompt')];
+              return {kernel: k ? k.getAttribute('data-status') : null, dialog: !!document.querySelector('.jp-Dialog'),
+                      prompts: prompts.map(p => p.textContent.trim())};
+            }""" % PANEL)
+        pending = [i for i, t in enumerate(state["prompts"]) if not any(c.isdigit() for c in t)]
+        raise AssertionError(f"the notebook had not run after {timeout_s:.0f} s: kernel {state['kernel']!r}, "
+                             f"dialog open: {state['dialog']}, code cells not run {pending} of "
+                             f"{len(state['prompts'])} (prompts {state['prompts']})") from None
 
 
 def cell_errors(page) -> list[str]:
