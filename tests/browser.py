@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--allow-file-access-from-files"]
@@ -39,9 +40,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Lab(NamedTuple):
+    """A running JupyterLab: its URL, token and log (the server's and its kernels' output)."""
+    base: str
+    token: str
+    log: Path
+
+
 @contextlib.contextmanager
 def jupyterlab(root: Path, *, timeout: float = 90.0):
-    """A JupyterLab server on localhost serving ``root``: yields ``(base_url, token)``; stopped at the end.
+    """A JupyterLab server on localhost serving ``root``: yields a :class:`Lab`; stopped at the end.
 
     Settings: cells are never windowed (every output stays in the DOM, so the checks see all of
     them) and the news and update checks are off.
@@ -74,7 +82,7 @@ def jupyterlab(root: Path, *, timeout: float = 90.0):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"JupyterLab did not start; see {root / 'jupyterlab.log'}")
             time.sleep(0.5)
-        yield base, token
+        yield Lab(base, token, root / "jupyterlab.log")
     finally:
         proc.terminate()
         try:
@@ -184,9 +192,9 @@ def watch_console(page) -> list[str]:
 
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the current tab
 
-def open_notebook(page, base: str, token: str, name: str, timeout_ms: int = 120_000) -> None:
+def open_notebook(page, lab: Lab, name: str, timeout_ms: int = 120_000) -> None:
     # a workspace of its own: JupyterLab would otherwise reopen the notebooks of earlier pages beside it
-    page.goto(f"{base}/lab/workspaces/{Path(name).stem}-{os.urandom(4).hex()}/tree/{name}?token={token}")
+    page.goto(f"{lab.base}/lab/workspaces/{Path(name).stem}-{os.urandom(4).hex()}/tree/{name}?token={lab.token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
     page.wait_for_function(  # a kernel started (not "No Kernel") and idle; a dialog (e.g. "select kernel") fails
         """() => {
@@ -201,24 +209,26 @@ def open_notebook(page, base: str, token: str, name: str, timeout_ms: int = 120_
         raise AssertionError(f"{name}: JupyterLab asks: {dialog.inner_text()[:200]!r}")
 
 
-def run_all_cells(page, timeout_s: float = 900.0, *, wait: bool = True) -> None:
+def run_all_cells(page, lab: Lab, timeout_s: float = 900.0, *, wait: bool = True) -> None:
     """Run > Run All Cells from the menu bar, as a user would, then (``wait``) :func:`wait_until_run`."""
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     if wait:
-        wait_until_run(page, timeout_s)
+        wait_until_run(page, lab, timeout_s)
 
 
-def wait_until_run(page, timeout_s: float = 900.0) -> None:
+def wait_until_run(page, lab: Lab, timeout_s: float = 900.0) -> None:
     """Waits until the kernel is idle with every code cell executed (or a traceback shown: Run All
-    stops there). On timeout, one line says what the notebook showed: the kernel's status and which
-    cells had not run (a hang costs the whole timeout, so it must at least say where)."""
+    stops there). A dialog (e.g. "the kernel appears to have died") fails at once. On failure, one
+    line says what the notebook showed: the kernel's status, which cells had not run, the dialog's
+    text and the last lines of the server's log (where a dead kernel's last words go)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
         page.wait_for_function(
             """() => {
               const PANEL = '%s';
+              if (document.querySelector('.jp-Dialog')) return true;
               const prompts = [...document.querySelectorAll(PANEL + ' .jp-CodeCell .jp-InputArea-prompt')];
               const k = document.querySelector(PANEL + ' .jp-Notebook-ExecutionIndicator');
               const idle = k && k.getAttribute('data-status') === 'idle';
@@ -227,18 +237,30 @@ def wait_until_run(page, timeout_s: float = 900.0) -> None:
               return idle && prompts.length > 0 && (failed || prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
             }""" % PANEL, timeout=timeout_s * 1000, polling=1000)
     except PlaywrightTimeout:
-        state = page.evaluate(
-            """() => {
-              const PANEL = '%s';
-              const k = document.querySelector(PANEL + ' .jp-Notebook-ExecutionIndicator');
-              const prompts = [...document.querySelectorAll(PANEL + ' .jp-CodeCell .jp-InputArea-prompt')];
-              return {kernel: k ? k.getAttribute('data-status') : null, dialog: !!document.querySelector('.jp-Dialog'),
-                      prompts: prompts.map(p => p.textContent.trim())};
-            }""" % PANEL)
-        pending = [i for i, t in enumerate(state["prompts"]) if not any(c.isdigit() for c in t)]
-        raise AssertionError(f"the notebook had not run after {timeout_s:.0f} s: kernel {state['kernel']!r}, "
-                             f"dialog open: {state['dialog']}, code cells not run {pending} of "
-                             f"{len(state['prompts'])} (prompts {state['prompts']})") from None
+        _fail(page, lab, f"the notebook had not run after {timeout_s:.0f} s")
+    if page.locator(".jp-Dialog").count():
+        _fail(page, lab, "JupyterLab opened a dialog while the notebook ran")
+
+
+def _fail(page, lab: Lab, what: str, log_lines: int = 12) -> None:
+    state = page.evaluate(
+        """() => {
+          const PANEL = '%s';
+          const k = document.querySelector(PANEL + ' .jp-Notebook-ExecutionIndicator');
+          const prompts = [...document.querySelectorAll(PANEL + ' .jp-CodeCell .jp-InputArea-prompt')];
+          const d = document.querySelector('.jp-Dialog');
+          return {kernel: k ? k.getAttribute('data-status') : null, dialog: d ? d.innerText : null,
+                  prompts: prompts.map(p => p.textContent.trim())};
+        }""" % PANEL)
+    pending = [i for i, t in enumerate(state["prompts"]) if not any(c.isdigit() for c in t)]
+    dialog = " ".join((state["dialog"] or "").split())[:300]
+    try:
+        tail = lab.log.read_text(errors="replace").splitlines()[-log_lines:]
+    except OSError as err:
+        tail = [f"(unreadable: {err})"]
+    raise AssertionError(f"{what}: kernel {state['kernel']!r}, code cells not run {pending} of "
+                         f"{len(state['prompts'])}, dialog {dialog!r}; the last lines of {lab.log}: "
+                         + " | ".join(line.strip() for line in tail)) from None
 
 
 def cell_errors(page) -> list[str]:

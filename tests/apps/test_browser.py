@@ -46,7 +46,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, shared_smoke):
-    """JupyterLab serving smoke copies of notebooks 04 and 05, and a notebook with a failing cell."""
+    """JupyterLab serving smoke copies of notebooks 03, 04 and 05, a notebook with a failing cell
+    and one whose kernel dies."""
     root = tmp_path_factory.mktemp("lab")
     for name in IN_BROWSER:
         nb = smoke_notebook(ROOT / "notebooks" / name)
@@ -59,8 +60,11 @@ def lab(tmp_path_factory, shared_smoke):
                                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                "language": "python"}})
     nbformat.write(broken, root / "broken.ipynb")
-    with jupyterlab(root) as (base, token):
-        yield base, token
+    dies = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+                                           nbformat.v4.new_code_cell("print('never')")], metadata=broken.metadata)
+    nbformat.write(dies, root / "dies.ipynb")
+    with jupyterlab(root) as lab:
+        yield lab
 
 
 @pytest.fixture
@@ -86,8 +90,8 @@ def _run_in_lab(page, lab, name):
     """Opens ``name`` in JupyterLab, runs all cells, checks that no cell shows a traceback and
     returns ``(media found in the outputs, their problems, console errors)``."""
     console = watch_console(page)
-    open_notebook(page, *lab, name)
-    run_all_cells(page)
+    open_notebook(page, lab, name)
+    run_all_cells(page, lab)
     assert cell_errors(page) == []
     found = inspect_media(page, f"{PANEL} .jp-OutputArea")
     return found, media_problems(found, durations=_clip_seconds()), console
@@ -137,8 +141,8 @@ def test_training_panel_updates_while_it_trains(page, lab):
     """Notebook 03's panel, watched in the browser while `train` runs: a screenshot of it
     mid-training; its players load; it updates in place to the last epoch."""
     console = watch_console(page)
-    open_notebook(page, *lab, "03_training.ipynb")
-    run_all_cells(page, wait=False)
+    open_notebook(page, lab, "03_training.ipynb")
+    run_all_cells(page, lab, wait=False)
     selector = f"{PANEL} .vae-tfp-training-panel"
     mid = page.wait_for_function(  # a few epochs in, still training, with players of the first and a later preview
         """([sel, n]) => { const p = document.querySelector(sel);
@@ -150,7 +154,7 @@ def test_training_panel_updates_while_it_trains(page, lab):
     panel = page.locator(selector)
     panel.evaluate("el => el.scrollIntoView({block: 'start'})")
     page.screenshot(path=str(SHOTS / "03_training_panel.png"))
-    wait_until_run(page)
+    wait_until_run(page, lab)
     assert cell_errors(page) == []
     final = panel.inner_text()
     _record("03_training_panel", mid_training=mid.splitlines()[0], final=final.splitlines()[0],
@@ -162,10 +166,25 @@ def test_training_panel_updates_while_it_trains(page, lab):
 
 
 def test_a_failing_cell_is_caught(page, lab):
-    open_notebook(page, *lab, "broken.ipynb")
-    run_all_cells(page)
+    open_notebook(page, lab, "broken.ipynb")
+    run_all_cells(page, lab)
     errors = cell_errors(page)
     assert len(errors) == 1 and "ValueError: planted failure" in errors[0]
+
+
+def test_a_dying_kernel_fails_at_once_and_says_so(page, lab):
+    """JupyterLab's "kernel appears to have died" dialog ends the wait (not its 900 s timeout) with
+    one line naming the dialog and the cells not run (a CI run once waited 900 s on such a dialog)."""
+    import time
+
+    open_notebook(page, lab, "dies.ipynb")
+    start = time.monotonic()
+    with pytest.raises(AssertionError) as caught:
+        run_all_cells(page, lab, timeout_s=300)
+    message = str(caught.value)
+    assert time.monotonic() - start < 120
+    assert "dialog" in message and "died" in message and "code cells not run [0, 1] of 2" in message, message
+    assert "\n" not in message and str(lab.log) in message
 
 
 @pytest.fixture(scope="module")
