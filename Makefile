@@ -19,6 +19,8 @@ $(STAMP): requirements.txt pyproject.toml
 	# (musicnn) and TensorFlow (basic-pitch) that the weights do not need.
 	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0 basic-pitch==0.4.0
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . || $(BIN)/python -m pip install --quiet --no-deps -e .
+	# numba's cache filled by one process before any two compile at once (numba#10128: segfaults)
+	$(BIN)/python -m vae_tfp.audio.numba_cache
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -122,7 +122,7 @@ def pytest_terminal_summary(terminalreporter):
 # collection order; a stale list costs minutes, never a result.
 HEAVY_FIRST = ("tests/apps/test_browser.py", "tests/model/test_training.py", "tests/model/test_adversarial.py",
                "tests/model/test_distribute.py", "tests/test_benchmarks.py", "tests/test_faults.py",
-               "tests/evaluation/test_time_structure.py", "tests/model/test_devices.py")
+               "tests/evaluation/test_time_structure.py", "tests/model/test_devices.py", "tests/audio/test_numba_cache.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -101,8 +101,8 @@ def clip_statistics(images: np.ndarray, config) -> np.ndarray:
     Onsets are the peaks of the onset contour with a prominence of ``ONSET_PROMINENCE_DB`` and
     ``ONSET_MIN_GAP_SECONDS`` apart (``scipy.signal.find_peaks``; an absolute threshold, so that a
     smear's small wiggles do not count as onsets, which a per-clip normalisation as in
-    ``librosa.onset.onset_detect`` would let them — and its numba peak picker crashed on this
-    AVX-512 machine).
+    ``librosa.onset.onset_detect`` would let them — and its numba peak picker segfaulted here
+    once, most likely numba's cache race of :mod:`vae_tfp.audio.numba_cache`).
     """
     from scipy.signal import find_peaks
 
