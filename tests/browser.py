@@ -204,9 +204,8 @@ def open_notebook(page, lab: Lab, name: str, timeout_ms: int = 120_000) -> None:
           const name = document.querySelector(PANEL + ' .jp-KernelName');
           return k && k.getAttribute('data-status') === 'idle' && name && !/No Kernel/.test(name.textContent);
         }""" % PANEL, timeout=timeout_ms)
-    dialog = page.locator(".jp-Dialog")
-    if dialog.count():
-        raise AssertionError(f"{name}: JupyterLab asks: {dialog.inner_text()[:200]!r}")
+    if page.locator(".jp-Dialog").count():
+        _fail(page, lab, f"{name}: JupyterLab asks before anything ran")
 
 
 def run_all_cells(page, lab: Lab, timeout_s: float = 900.0, *, wait: bool = True) -> None:

@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import os
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -175,8 +176,6 @@ def test_a_failing_cell_is_caught(page, lab):
 def test_a_dying_kernel_fails_at_once_and_says_so(page, lab):
     """JupyterLab's "kernel appears to have died" dialog ends the wait (not its 900 s timeout) with
     one line naming the dialog and the cells not run (a CI run once waited 900 s on such a dialog)."""
-    import time
-
     open_notebook(page, lab, "dies.ipynb")
     start = time.monotonic()
     with pytest.raises(AssertionError) as caught:
